@@ -1,0 +1,319 @@
+//! Membership: join, leave and expel as ordered `Reconfigure` entries.
+//!
+//! One change at a time (the Raft dissertation's single-server change): the sequencer
+//! orders a `Reconfigure` only when the previous one is committed and its own view's
+//! `ViewStart` entry is committed. A configuration counts for quorums as soon as it is
+//! appended. A joiner asks any seed; a member that is not the sequencer forwards the
+//! request. The joiner catches up through the sequencer's normal resending from the
+//! end of its (empty) log. This module must never count quorums or deliver.
+
+use super::constants::{MEMBERS_MAX, PENDING_RECONFIGURATIONS_MAX};
+use super::entry::{ConfigChange, Entry, EntryBody};
+use super::message::{JoinRefusal, JoinRefused, JoinRequest, LeaveRequest, Message, NotMember};
+use super::types::{MemberId, MemberState, Time};
+use super::{Command, Gcs, Status};
+
+/// What the delivery of one entry means for this member, noted before it is handed out.
+pub(super) enum DeliveryNote {
+    /// Nothing beyond delivery.
+    Nothing,
+    /// One of this member's own proposals, with its counter.
+    OwnProposal(u64),
+    /// A new configuration.
+    Reconfigure(Vec<MemberId>, ConfigChange),
+}
+
+impl Gcs {
+    pub(super) fn send_join_requests(&mut self) {
+        let request = JoinRequest {
+            incarnation: self.incarnation,
+            joiner: self.me,
+            joiner_incarnation: self.incarnation,
+            group_name: self.config.group_name,
+            version: self.config.version,
+        };
+        for seed in self.seeds.clone() {
+            self.emit(Command::Send {
+                to: seed,
+                msg: Message::JoinRequest(request),
+            });
+        }
+    }
+
+    /// A join request, from the joiner or forwarded by a member.
+    pub(super) fn on_join_request(&mut self, now: Time, _from: MemberId, request: JoinRequest) {
+        let refusal = if request.group_name != self.config.group_name {
+            Some(JoinRefusal::WrongGroup)
+        } else if request.version < self.config.version {
+            Some(JoinRefusal::IncompatibleVersion)
+        } else if self.log.config().len() >= MEMBERS_MAX
+            && !self.log.config().contains(&request.joiner)
+        {
+            Some(JoinRefusal::GroupFull)
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            let refused = Message::JoinRefused(JoinRefused {
+                incarnation: self.incarnation,
+                reason,
+            });
+            self.send(now, request.joiner, refused);
+            return;
+        }
+        if self.is_sequencer() && self.log.config().contains(&request.joiner) {
+            // Already a member (its join request crossed its join, or it restarted
+            // empty): show it the view.
+            self.sequencer_state
+                .next
+                .insert(request.joiner, self.commit_seqno.next());
+            self.send_prepares(now, request.joiner, true);
+        } else if self.is_sequencer() {
+            self.request_reconfiguration(now, ConfigChange::Join(request.joiner));
+        } else if let (Status::Normal, Some(sequencer)) = (self.status, self.sequencer) {
+            let forwarded = JoinRequest {
+                incarnation: self.incarnation,
+                ..request
+            };
+            self.send(now, sequencer, Message::JoinRequest(forwarded));
+        }
+    }
+
+    /// A joiner refused for its group name or version stops: joining again with the
+    /// same settings cannot work. A full group may shrink (an expel, a leave), so a
+    /// joiner refused for that keeps asking.
+    pub(super) fn on_join_refused(&mut self, refused: JoinRefused) {
+        if self.status == Status::Joining && refused.reason != JoinRefusal::GroupFull {
+            self.stop(MemberState::Error);
+        }
+    }
+
+    pub(super) fn send_leave_request(&mut self, now: Time) {
+        if self.is_sequencer() {
+            self.request_reconfiguration(now, ConfigChange::Leave(self.me));
+        } else if let (Status::Normal, Some(sequencer)) = (self.status, self.sequencer) {
+            let msg = Message::LeaveRequest(LeaveRequest {
+                incarnation: self.incarnation,
+            });
+            self.send(now, sequencer, msg);
+        }
+    }
+
+    pub(super) fn on_leave_request(&mut self, now: Time, from: MemberId) {
+        if self.is_sequencer() && self.log.config().contains(&from) {
+            self.request_reconfiguration(now, ConfigChange::Leave(from));
+        }
+    }
+
+    /// Queues a membership change (once) and orders it when allowed.
+    pub(super) fn request_reconfiguration(&mut self, now: Time, change: ConfigChange) {
+        let needed = match change {
+            ConfigChange::Join(member) => !self.log.config().contains(&member),
+            ConfigChange::Leave(member) | ConfigChange::Expel(member) => {
+                self.log.config().contains(&member)
+            }
+            ConfigChange::Bootstrap(_) => false,
+        };
+        let queue = &mut self.sequencer_state.reconfigurations;
+        if needed && !queue.contains(&change) && queue.len() < PENDING_RECONFIGURATIONS_MAX {
+            queue.push_back(change);
+        }
+        self.order_pending(now);
+    }
+
+    /// Whether a reconfiguration may be ordered now: the previous one and this view's
+    /// first entry are committed.
+    fn may_reconfigure(&self) -> bool {
+        let view_started = self
+            .view_start_seqno
+            .is_some_and(|start| start <= self.commit_seqno);
+        view_started && self.log.config_seqno() <= self.commit_seqno
+    }
+
+    /// The body of the next reconfiguration to order, if one is due and allowed.
+    pub(super) fn next_reconfiguration(&mut self) -> Option<EntryBody> {
+        if !self.may_reconfigure() {
+            return None;
+        }
+        while let Some(change) = self.sequencer_state.reconfigurations.pop_front() {
+            let mut members = self.log.config().to_vec();
+            match change {
+                ConfigChange::Join(member)
+                    if !members.contains(&member) && members.len() < MEMBERS_MAX =>
+                {
+                    members.push(member);
+                    members.sort_unstable();
+                }
+                ConfigChange::Leave(member) | ConfigChange::Expel(member)
+                    if members.contains(&member) && members.len() > 1 =>
+                {
+                    members.retain(|m| *m != member);
+                }
+                _ => continue,
+            }
+            return Some(EntryBody::Reconfigure { members, change });
+        }
+        None
+    }
+
+    pub(super) fn delivery_note(&self, entry: &Entry) -> DeliveryNote {
+        match &entry.body {
+            EntryBody::Proposal(p)
+                if p.id.origin == self.me && p.id.incarnation == self.incarnation =>
+            {
+                DeliveryNote::OwnProposal(p.id.counter)
+            }
+            EntryBody::Reconfigure { members, change } => {
+                DeliveryNote::Reconfigure(members.clone(), *change)
+            }
+            _ => DeliveryNote::Nothing,
+        }
+    }
+
+    pub(super) fn on_delivered(&mut self, now: Time, note: DeliveryNote) {
+        match note {
+            DeliveryNote::Nothing => {}
+            DeliveryNote::OwnProposal(counter) => self.on_own_delivered(counter),
+            DeliveryNote::Reconfigure(members, change) => {
+                self.on_reconfigured(now, &members, change);
+            }
+        }
+    }
+
+    /// A configuration was delivered: show it, and act if it concerns this member or
+    /// removed the sequencer.
+    fn on_reconfigured(&mut self, now: Time, members: &[MemberId], change: ConfigChange) {
+        let (member, state) = match change {
+            ConfigChange::Bootstrap(m) | ConfigChange::Join(m) => (m, MemberState::Online),
+            ConfigChange::Leave(m) | ConfigChange::Expel(m) => (m, MemberState::Offline),
+        };
+        if let Some(sequencer) = self.sequencer {
+            self.emit(Command::ViewInstalled {
+                view: self.view,
+                members: members.to_vec(),
+                sequencer,
+            });
+        }
+        if member == self.me {
+            match change {
+                ConfigChange::Leave(_) => return self.stop(MemberState::Offline),
+                // Expelled while alive (or replaying an old expel that a later join
+                // undid): ask to join again, as Group Replication's auto-rejoin does.
+                // Views go on without this member's vote until it is back.
+                ConfigChange::Expel(_) => self.start_rejoin(),
+                ConfigChange::Bootstrap(_) | ConfigChange::Join(_) => {
+                    self.rejoining = false;
+                    self.set_own_state(MemberState::Online);
+                }
+            }
+        } else {
+            self.emit(Command::MemberStateChanged { member, state });
+            self.failure_detector.heard(member, now);
+        }
+        let sequencer_removed = self.sequencer.is_some_and(|s| !members.contains(&s));
+        if sequencer_removed && self.status == Status::Normal {
+            // The sequencer left the configuration: move to the next view at once.
+            self.vote_for_view(now, self.view.next());
+        }
+    }
+
+    /// A member that is not in the sequencer's configuration still talks to it as a member: tell it, so it rejoins. Only the sequencer
+    /// answers: its log is the newest of its view, so a member missing from it is not
+    /// a member, while a follower may simply not have received a join yet. Returns
+    /// whether the message was answered that way (and so is not processed further).
+    pub(super) fn reply_if_removed(&mut self, now: Time, from: MemberId, msg: &Message) -> bool {
+        if self.status != Status::Normal
+            || matches!(
+                msg,
+                Message::JoinRequest(_) | Message::NotMember(_) | Message::JoinRefused(_)
+            )
+        {
+            return false;
+        }
+        // A Prepare of this view or a newer one comes from a sequencer (a joiner hears
+        // one before its log names anyone): it must get through, so that we follow.
+        let newer_prepare =
+            matches!(msg, Message::Prepare(p) | Message::StartView(p) if p.view >= self.view);
+        if self.log.config().contains(&from) || newer_prepare {
+            return false;
+        }
+        // A follower answers too (a former member may no longer know the sequencer),
+        // but only when its own configuration is committed and the sender is not ahead
+        // of it: then the sender is not a member whose join it has yet to receive.
+        let follower_sure = !self.log.config().is_empty()
+            && self.sequencer != Some(from)
+            && self.log.config_seqno() <= self.commit_seqno
+            && msg.view().is_some_and(|view| view <= self.view);
+        if !self.is_sequencer() && !follower_sure {
+            return false;
+        }
+        let notices = &mut self.sequencer_state.not_member_sent;
+        if notices
+            .get(&from)
+            .is_some_and(|at| now < at.plus(self.config.heartbeat_interval))
+        {
+            return true;
+        }
+        if notices.len() >= PENDING_RECONFIGURATIONS_MAX {
+            notices.clear();
+        }
+        notices.insert(from, now);
+        let reply = Message::NotMember(NotMember {
+            incarnation: self.incarnation,
+            view: self.view,
+        });
+        self.send(now, from, reply);
+        true
+    }
+
+    /// The sequencer of some view says we are not in its configuration: our join was
+    /// lost in a view change, or we were removed while away. A member that asked to
+    /// leave goes OFFLINE. One that has not promised a newer view than the sender's
+    /// joins again, keeping its log (the sequencer's resending reconciles it like any
+    /// stale log); one that has cannot follow that view any more and goes to ERROR, as
+    /// an expelled member does in Group Replication.
+    pub(super) fn on_not_member(&mut self, from: MemberId, notice: NotMember) {
+        if self.status == Status::Joining || (self.is_sequencer() && notice.view <= self.view) {
+            return;
+        }
+        if self.leaving {
+            return self.stop(MemberState::Offline);
+        }
+        if notice.view < self.view {
+            return self.stop(MemberState::Error);
+        }
+        let mut seeds: Vec<MemberId> = self.log.config().to_vec();
+        seeds.extend_from_slice(self.log.previous_config());
+        seeds.push(from);
+        seeds.sort_unstable();
+        seeds.dedup();
+        seeds.retain(|seed| *seed != self.me);
+        self.seeds = seeds;
+        // Between views, not joining: if the notice was stale (a follower that had not
+        // yet received our join), we are still a member and must keep voting; if it was
+        // true, members ignore our votes and the join requests get us back in.
+        self.status = Status::ViewChange;
+        self.sequencer = None;
+        self.start_rejoin();
+    }
+
+    /// Asks to be let in again, every `join_retry_interval`, until a configuration
+    /// naming this member is delivered.
+    fn start_rejoin(&mut self) {
+        if self.seeds.is_empty() {
+            self.seeds = self
+                .log
+                .config()
+                .iter()
+                .chain(self.log.previous_config())
+                .copied()
+                .collect();
+            self.seeds.sort_unstable();
+            self.seeds.dedup();
+            self.seeds.retain(|seed| *seed != self.me);
+        }
+        self.rejoining = true;
+        self.set_own_state(MemberState::Recovering);
+        self.send_join_requests();
+    }
+}

@@ -1,0 +1,407 @@
+//! View change, in the style of Viewstamped Replication Revisited.
+//!
+//! ```text
+//!  suspect sequencer --> StartViewChange{v+1, committed: false}  (a vote; still in v)
+//!  votes of a majority --> persist view v+1, stop accepting view v,
+//!                          StartViewChange{v+1, committed: true} to all,
+//!                          DoViewChange{v+1, last view, last seqno, commit} --> S(v+1)
+//!  S(v+1): DoViewChange from a majority --> best log = max (last view, last seqno)
+//!          LogRequest/LogChunk: fetch the best log from own commit point on
+//!          --> ViewStart entry --> StartView to everyone
+//! ```
+//!
+//! A vote is ignored while its receiver is in normal status and heard its sequencer
+//! within `suspicion_timeout` (Raft's `PreVote` lesson): one badly connected member
+//! cannot move the group. A committed `StartViewChange` is proof that a majority voted,
+//! so it moves its receiver regardless. The view number is persisted before a member
+//! answers with `DoViewChange`. An amnesiac member neither votes nor sends `DoViewChange`.
+//! This module must never append entries of the normal case.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::constants::LOG_CHUNK_ENTRIES_MAX;
+use super::message::{DoViewChange, LogChunk, LogRequest, Message, StartViewChange};
+use super::types::{MemberId, Seqno, Time, ViewId};
+use super::{Gcs, Status};
+
+/// The log the new sequencer is fetching: from whom, and what it must end up equal to.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Fetch {
+    from: MemberId,
+    last_view: ViewId,
+    last_seqno: Seqno,
+}
+
+/// Votes and view-change progress.
+#[derive(Debug)]
+pub(super) struct ViewChangeState {
+    /// The view the votes are for.
+    pub(super) vote_view: ViewId,
+    /// Members that voted for `vote_view` (bounded by the configuration).
+    pub(super) votes: BTreeSet<MemberId>,
+    /// When this member entered view-change status (or started joining).
+    pub(super) started_at: Time,
+    /// `DoViewChange` messages received for the current view.
+    pub(super) dvcs: BTreeMap<MemberId, DoViewChange>,
+    /// A fetch of the best log in progress.
+    fetch: Option<Fetch>,
+}
+
+impl ViewChangeState {
+    pub(super) fn new(now: Time) -> ViewChangeState {
+        ViewChangeState {
+            vote_view: ViewId(0),
+            votes: BTreeSet::new(),
+            started_at: now,
+            dvcs: BTreeMap::new(),
+            fetch: None,
+        }
+    }
+
+    pub(super) fn reset(&mut self, now: Time) {
+        *self = ViewChangeState::new(now);
+    }
+}
+
+/// The sequencer of `view` under `members`: the member with the highest
+/// `score(view, member)` (rendezvous hashing).
+///
+/// Members whose latest configurations differ by one uncommitted change (one member
+/// added or removed) name the same sequencer unless that very member wins, so a view
+/// change rarely splits its `DoViewChange` messages between two candidates; plain round
+/// robin over differently sized lists would split them for most views. A different
+/// view gives a different winner, so a dead sequencer is skipped by the next view.
+pub fn sequencer_of(view: ViewId, members: &[MemberId]) -> Option<MemberId> {
+    members
+        .iter()
+        .copied()
+        .max_by_key(|member| (score(view, *member), *member))
+}
+
+/// A well-mixed 64-bit function of (view, member): splitmix64 finalizers.
+fn score(view: ViewId, member: MemberId) -> u64 {
+    fn mix(mut x: u64) -> u64 {
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^ (x >> 31)
+    }
+    let member_bits = mix(member.0 as u64) ^ mix((member.0 >> 64) as u64 ^ 0x5555_5555_5555_5555);
+    mix(view.0 ^ mix(member_bits))
+}
+
+fn majority_of(members: &[MemberId], voters: impl Iterator<Item = MemberId>) -> bool {
+    let count = voters.filter(|voter| members.contains(voter)).count();
+    !members.is_empty() && count > members.len() / 2
+}
+
+impl Gcs {
+    fn start_view_change_message(&self, view: ViewId, committed: bool) -> Message {
+        Message::StartViewChange(StartViewChange {
+            incarnation: self.incarnation,
+            view,
+            committed,
+        })
+    }
+
+    /// Votes for `view` (this member wants it) and moves if a majority agrees.
+    pub(super) fn vote_for_view(&mut self, now: Time, view: ViewId) {
+        if self.amnesiac || view <= self.view {
+            return;
+        }
+        if view > self.view_change.vote_view {
+            self.view_change.vote_view = view;
+            self.view_change.votes.clear();
+        }
+        self.view_change.votes.insert(self.me);
+        let vote = self.start_view_change_message(view, false);
+        self.broadcast(now, &vote);
+        self.check_votes(now);
+    }
+
+    fn check_votes(&mut self, now: Time) {
+        let votes = self.view_change.votes.iter().copied();
+        if majority_of(self.log.config(), votes) {
+            self.start_view_change(now, self.view_change.vote_view);
+        }
+    }
+
+    pub(super) fn on_start_view_change(&mut self, now: Time, from: MemberId, svc: StartViewChange) {
+        if self.status == Status::Joining
+            || !self.log.config().contains(&from)
+            || svc.view < self.view
+        {
+            return;
+        }
+        if svc.view == self.view {
+            if self.status == Status::ViewChange && !svc.committed {
+                let reply = self.start_view_change_message(self.view, true);
+                self.send(now, from, reply);
+            }
+            return;
+        }
+        if svc.committed {
+            self.start_view_change(now, svc.view);
+            return;
+        }
+        if self.status == Status::Normal && !self.sequencer_suspected(now) {
+            return;
+        }
+        if svc.view > self.view_change.vote_view {
+            self.view_change.vote_view = svc.view;
+            self.view_change.votes.clear();
+        }
+        if svc.view == self.view_change.vote_view {
+            self.view_change.votes.insert(from);
+            if self.view_change.votes.contains(&self.me) || self.amnesiac {
+                self.check_votes(now);
+            } else {
+                self.vote_for_view(now, svc.view);
+            }
+        }
+    }
+
+    /// Whether the current view is one this member may have entered before its last
+    /// restart. It may have sent `DoViewChange` for it, or even been its sequencer and
+    /// ordered entries that its disk lost; so it neither sends `DoViewChange` for it
+    /// nor leads it again. It follows a sequencer of it, or moves to a newer view.
+    fn view_used_before_restart(&self) -> bool {
+        self.restart_view
+            .is_some_and(|restart_view| self.view <= restart_view)
+    }
+
+    /// Moves to `view`: persists it, announces it and sends `DoViewChange`.
+    pub(super) fn start_view_change(&mut self, now: Time, view: ViewId) {
+        self.status = Status::ViewChange;
+        self.view = view;
+        self.sequencer = None;
+        self.acks.clear();
+        self.view_change.reset(now);
+        self.persist_meta();
+        let announce = self.start_view_change_message(view, true);
+        self.broadcast(now, &announce);
+        self.send_do_view_change(now);
+    }
+
+    fn own_do_view_change(&self) -> DoViewChange {
+        DoViewChange {
+            incarnation: self.incarnation,
+            view: self.view,
+            last_view: self.log.last_view(),
+            last_seqno: self.log.last_seqno(),
+            commit_seqno: self.commit_seqno,
+        }
+    }
+
+    fn send_do_view_change(&mut self, now: Time) {
+        if self.amnesiac || self.view_used_before_restart() {
+            return;
+        }
+        let Some(target) = sequencer_of(self.view, self.log.config()) else {
+            return;
+        };
+        if target == self.me {
+            self.try_complete_view_change(now);
+        } else {
+            let dvc = self.own_do_view_change();
+            self.send(now, target, Message::DoViewChange(dvc));
+        }
+    }
+
+    pub(super) fn on_do_view_change(&mut self, now: Time, from: MemberId, dvc: DoViewChange) {
+        // A member whose log names no configuration (a joiner not caught up) cannot
+        // judge a majority, and one from outside our configuration cannot count.
+        let config = self.log.config();
+        if self.amnesiac
+            || self.status == Status::Joining
+            || dvc.view < self.view
+            || !config.contains(&from)
+        {
+            return;
+        }
+        if dvc.view > self.view || self.status == Status::Normal {
+            if dvc.view == self.view {
+                return;
+            }
+            // The sender already moved: a majority voted for that view.
+            self.start_view_change(now, dvc.view);
+        }
+        self.view_change.dvcs.insert(from, dvc);
+        self.try_complete_view_change(now);
+    }
+
+    /// With `DoViewChange` from a majority: fetch the best log if this member lacks it,
+    /// then take over.
+    fn try_complete_view_change(&mut self, now: Time) {
+        if self.status != Status::ViewChange
+            || self.view_change.fetch.is_some()
+            || self.view_used_before_restart()
+        {
+            return;
+        }
+        let voters = self
+            .view_change
+            .dvcs
+            .keys()
+            .copied()
+            .chain(std::iter::once(self.me));
+        if !majority_of(self.log.config(), voters) {
+            return;
+        }
+        let own = (self.log.last_view(), self.log.last_seqno());
+        let best = self
+            .view_change
+            .dvcs
+            .iter()
+            .map(|(member, dvc)| ((dvc.last_view, dvc.last_seqno), *member))
+            .max();
+        if let Some((key, member)) = best.filter(|(key, _)| *key > own) {
+            self.view_change.fetch = Some(Fetch {
+                from: member,
+                last_view: key.0,
+                last_seqno: key.1,
+            });
+            self.request_log(now);
+            return;
+        }
+        self.finish_view_change(now);
+    }
+
+    fn request_log(&mut self, now: Time) {
+        let Some(fetch) = self.view_change.fetch else {
+            return;
+        };
+        let from = self.commit_seqno.min(self.log.last_seqno()).next();
+        let request = LogRequest {
+            incarnation: self.incarnation,
+            view: self.view,
+            from,
+        };
+        self.send(now, fetch.from, Message::LogRequest(request));
+    }
+
+    /// Becomes sequencer if the adopted log's configuration names this member for the
+    /// view and a majority of that configuration sent `DoViewChange`.
+    fn finish_view_change(&mut self, now: Time) {
+        let config = self.log.config();
+        if sequencer_of(self.view, config) != Some(self.me) {
+            return;
+        }
+        let voters = self
+            .view_change
+            .dvcs
+            .keys()
+            .copied()
+            .chain(std::iter::once(self.me));
+        if majority_of(config, voters) {
+            self.become_sequencer(now);
+        }
+    }
+
+    /// Serves a new sequencer's fetch, only while this log is frozen in that view.
+    pub(super) fn on_log_request(&mut self, from: MemberId, request: LogRequest) {
+        if self.status != Status::ViewChange
+            || request.view != self.view
+            || request.from == Seqno::ZERO
+        {
+            return;
+        }
+        let chunk = LogChunk {
+            incarnation: self.incarnation,
+            view: self.view,
+            first_seqno: request.from,
+            prev_view: self.log.view_at(request.from.prev()).unwrap_or(ViewId(0)),
+            entries: self.log.slice(
+                request.from,
+                LOG_CHUNK_ENTRIES_MAX,
+                self.config.batch_bytes_max,
+            ),
+            last_view: self.log.last_view(),
+            last_seqno: self.log.last_seqno(),
+        };
+        if request.from > self.log.last_seqno().next() {
+            return;
+        }
+        self.emit(super::Command::Send {
+            to: from,
+            msg: Message::LogChunk(chunk),
+        });
+    }
+
+    pub(super) fn on_log_chunk(&mut self, now: Time, from: MemberId, chunk: &LogChunk) {
+        let Some(fetch) = self.view_change.fetch else {
+            return;
+        };
+        if self.status != Status::ViewChange || chunk.view != self.view || fetch.from != from {
+            return;
+        }
+        if (chunk.last_view, chunk.last_seqno) != (fetch.last_view, fetch.last_seqno) {
+            // That log changed since its DoViewChange: choose again.
+            self.view_change.fetch = None;
+            self.view_change.dvcs.remove(&from);
+            return;
+        }
+        let prev = chunk.first_seqno.prev();
+        let matches = prev <= self.commit_seqno || self.log.view_at(prev) == Some(chunk.prev_view);
+        if chunk.first_seqno == Seqno::ZERO || !matches || !chunk_is_well_formed(chunk) {
+            return;
+        }
+        if !self.merge_entries(&chunk.entries) {
+            return;
+        }
+        let end = Seqno(prev.0 + chunk.entries.len() as u64);
+        if end >= fetch.last_seqno {
+            if self.log.last_seqno() > fetch.last_seqno {
+                self.truncate_log(fetch.last_seqno);
+            }
+            self.view_change.fetch = None;
+            self.finish_view_change(now);
+        } else if !chunk.entries.is_empty() {
+            let request = LogRequest {
+                incarnation: self.incarnation,
+                view: self.view,
+                from: end.next(),
+            };
+            self.send(now, from, Message::LogRequest(request));
+        }
+    }
+
+    /// Retries and timeouts of the view change; a suspicion-driven vote in normal status
+    /// is the failure detector's.
+    pub(super) fn view_change_tick(&mut self, now: Time) {
+        if self.status != Status::ViewChange {
+            return;
+        }
+        // Members still working in an older view learn that a majority moved on.
+        let announce = self.start_view_change_message(self.view, true);
+        self.broadcast(now, &announce);
+        if now
+            >= self
+                .view_change
+                .started_at
+                .plus(self.config.view_change_timeout)
+        {
+            self.vote_for_view(now, self.view.next());
+            return;
+        }
+        if self.view_change.fetch.is_some() {
+            self.request_log(now);
+        } else if sequencer_of(self.view, self.log.config()) != Some(self.me) {
+            self.send_do_view_change(now);
+        }
+    }
+}
+
+fn chunk_is_well_formed(chunk: &LogChunk) -> bool {
+    let mut view = chunk.prev_view;
+    for (offset, entry) in chunk.entries.iter().enumerate() {
+        if entry.seqno.0 != chunk.first_seqno.0 + offset as u64
+            || entry.view < view
+            || entry.view > chunk.last_view
+        {
+            return false;
+        }
+        view = entry.view;
+    }
+    true
+}

@@ -1,0 +1,22 @@
+//! tutti (the command's library): the faces of a member process.
+//!
+//! - [`server`]: one member as a process (`tutti server`), configured by [`config`],
+//!   serving RESP clients through [`resp`].
+//! - [`cluster`]: a local N-member group with one command (`tutti cluster`).
+//! - [`status`]: a member's tables, asked over RESP (`tutti status`).
+//! - [`load`]: proposals at a fixed rate from several members, with latency
+//!   percentiles (`tutti load`), also used by the multi-process tests.
+//! - [`client`]: the small blocking RESP client the last three use.
+//! - [`vopr`]: the deterministic simulator over many seeds (`tutti vopr`).
+//!
+//! It builds on `tutti_engine::group` (the group core); it must never reach into the
+//! protocol cores itself.
+
+pub mod client;
+pub mod cluster;
+pub mod config;
+pub mod load;
+pub mod resp;
+pub mod server;
+pub mod status;
+pub mod vopr;

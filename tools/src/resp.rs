@@ -1,0 +1,361 @@
+//! The RESP client port: RESP2 over TCP on a session thread (a monoio runtime), with
+//! PING, ECHO, HELLO, QUIT, COMMAND and the GROUP admin and diagnostic commands.
+//!
+//! A connection reads whatever the client sent, decodes every complete command
+//! (`redis-protocol`), runs them in order and writes all their replies in one write, so
+//! a pipelining client gets many `GROUP PROPOSE` in flight at once: each is handed to
+//! the group core at once, and the replies are written in command order as deliveries
+//! come in. Bad input gets an error reply; input that is not RESP closes that
+//! connection with a logged reason. Nothing a client sends can make the server panic.
+//!
+//! | command | reply |
+//! |---|---|
+//! | `PING [msg]` | `+PONG` or `msg` |
+//! | `ECHO msg` | `msg` |
+//! | `HELLO [2]` | server facts as a flat map (RESP3 is refused with `-NOPROTO`) |
+//! | `QUIT` | `+OK`, then the connection closes |
+//! | `GROUP MEMBERS` | one row per member: a flat array of column, value pairs |
+//! | `GROUP CONNECTIONS` | one row per peer connection, same shape |
+//! | `GROUP STATS` | one flat array of name, value pairs |
+//! | `GROUP PROPOSE bytes` | the seqno it was delivered at, once delivered here |
+//! | `GROUP LOG-DIGEST [seqno]` | `[seqno, digest]`: the xxh3 digest (16 hex digits) of the delivered prefix up to seqno (default: the last delivered) |
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::{TcpListener, TcpStream};
+use redis_protocol::resp2::decode::decode_bytes_mut;
+use redis_protocol::resp2::encode::extend_encode;
+use redis_protocol::resp2::types::BytesFrame;
+use tutti_engine::group::{GroupHandle, ProposalTicket};
+
+/// Bytes a client may have sent and not yet had answered before it is disconnected.
+const QUERY_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Receive buffer growth step.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+/// Commands run per batch before their replies are written.
+const PIPELINE_COMMANDS_MAX: usize = 4096;
+/// Longest a `GROUP PROPOSE` reply waits for the delivery.
+const PROPOSE_REPLY_WAIT: Duration = Duration::from_secs(30);
+/// Accept backlog of the client listener.
+const CLIENT_BACKLOG: i32 = 1024;
+/// Client connections served at once (Redis's `maxclients` default); more are told so
+/// and closed.
+const CLIENTS_MAX: usize = 10_000;
+
+/// Binds the client listener (`SO_REUSEPORT`, so several session threads can share it).
+pub fn bind_client_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let domain = socket2::Domain::for_address(addr);
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(CLIENT_BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Serves RESP clients on `listener` until the process ends.
+pub async fn serve(
+    listener: std::net::TcpListener,
+    group: Arc<GroupHandle>,
+) -> std::io::Result<()> {
+    let listener = TcpListener::from_std(listener)?;
+    let clients = Rc::new(Cell::new(0usize));
+    loop {
+        match listener.accept().await {
+            Ok((mut stream, remote)) => {
+                if clients.get() >= CLIENTS_MAX {
+                    tracing::warn!(%remote, "refused a client: {CLIENTS_MAX} clients are connected");
+                    let refusal = b"-ERR max number of clients reached\r\n".to_vec();
+                    let _ = stream.write_all(refusal).await;
+                    continue;
+                }
+                clients.set(clients.get() + 1);
+                let group = Arc::clone(&group);
+                let clients = Rc::clone(&clients);
+                monoio::spawn(async move {
+                    if let Some(reason) = serve_connection(stream, &group).await {
+                        tracing::warn!(%remote, "client connection closed: {reason}");
+                    }
+                    clients.set(clients.get() - 1);
+                });
+            }
+            Err(error) => {
+                tracing::warn!(%error, "accepting a client connection failed");
+                monoio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// A reply now, or one that waits for a delivery.
+enum Reply {
+    Now(BytesFrame),
+    Delivery(ProposalTicket),
+}
+
+fn error(text: impl Into<String>) -> BytesFrame {
+    BytesFrame::Error(text.into().into())
+}
+
+fn bulk(text: impl Into<Bytes>) -> BytesFrame {
+    BytesFrame::BulkString(text.into())
+}
+
+/// Serves one connection; returns why it ended abnormally, if it did.
+async fn serve_connection(mut stream: TcpStream, group: &GroupHandle) -> Option<String> {
+    let _ = stream.set_nodelay(true);
+    let mut input = BytesMut::with_capacity(READ_BUFFER_BYTES);
+    let mut output = BytesMut::new();
+    loop {
+        let (replies, close) = run_commands(&mut input, group);
+        for reply in replies {
+            let frame = match reply {
+                Reply::Now(frame) => frame,
+                Reply::Delivery(ticket) => {
+                    match monoio::time::timeout(PROPOSE_REPLY_WAIT, ticket.delivered()).await {
+                        Ok(Ok(seqno)) => {
+                            BytesFrame::Integer(i64::try_from(seqno).unwrap_or(i64::MAX))
+                        }
+                        Ok(Err(failure)) => error(format!("ERR {failure}")),
+                        Err(_) => error(format!(
+                        "ERR not delivered within {PROPOSE_REPLY_WAIT:?}; the outcome is unknown"
+                    )),
+                    }
+                }
+            };
+            if let Err(failure) = extend_encode(&mut output, &frame, false) {
+                return Some(format!("cannot encode a reply: {failure}"));
+            }
+        }
+        if !output.is_empty() {
+            let (written, buffer) = stream.write_all(output).await;
+            output = buffer;
+            output.clear();
+            if let Err(failure) = written {
+                return Some(format!("writing failed: {failure}"));
+            }
+        }
+        match close {
+            Some(Close::Quit) => return None,
+            Some(Close::ProtocolError(reason)) => return Some(reason),
+            None => {}
+        }
+        if input.len() > QUERY_BYTES_MAX {
+            return Some(format!(
+                "the client sent over {QUERY_BYTES_MAX} bytes without a complete command"
+            ));
+        }
+        if input.capacity() - input.len() < READ_BUFFER_BYTES / 4 {
+            input.reserve(READ_BUFFER_BYTES);
+        }
+        let (len, capacity) = (input.len(), input.capacity());
+        let (read, slice) = stream
+            .read(monoio::buf::IoBufMut::slice_mut(input, len..capacity))
+            .await;
+        input = slice.into_inner();
+        match read {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(failure) => return Some(format!("reading failed: {failure}")),
+        }
+    }
+}
+
+/// Why a connection closes after its pending replies.
+enum Close {
+    /// The client sent QUIT.
+    Quit,
+    /// The client sent bytes that are not RESP.
+    ProtocolError(String),
+}
+
+/// Decodes and runs the complete commands in `input`; the second value says whether
+/// the connection closes after the replies.
+fn run_commands(input: &mut BytesMut, group: &GroupHandle) -> (Vec<Reply>, Option<Close>) {
+    let mut replies = Vec::new();
+    while replies.len() < PIPELINE_COMMANDS_MAX {
+        match decode_bytes_mut(input) {
+            Ok(Some((frame, _, _))) => {
+                let Some(args) = command_args(frame) else {
+                    replies.push(Reply::Now(error(
+                        "ERR Protocol error: a command is an array of bulk strings",
+                    )));
+                    continue;
+                };
+                if args
+                    .first()
+                    .is_some_and(|name| name.eq_ignore_ascii_case(b"QUIT"))
+                {
+                    replies.push(Reply::Now(BytesFrame::SimpleString(Bytes::from_static(
+                        b"OK",
+                    ))));
+                    return (replies, Some(Close::Quit));
+                }
+                replies.push(run_command(&args, group));
+            }
+            Ok(None) => break,
+            Err(failure) => {
+                let reason = format!("the client sent bytes that are not RESP: {failure}");
+                replies.push(Reply::Now(error(format!("ERR Protocol error: {failure}"))));
+                return (replies, Some(Close::ProtocolError(reason)));
+            }
+        }
+    }
+    (replies, None)
+}
+
+fn command_args(frame: BytesFrame) -> Option<Vec<Bytes>> {
+    let BytesFrame::Array(items) = frame else {
+        return None;
+    };
+    items
+        .into_iter()
+        .map(|item| match item {
+            BytesFrame::BulkString(bytes) | BytesFrame::SimpleString(bytes) => Some(bytes),
+            _ => None,
+        })
+        .collect()
+}
+
+fn run_command(args: &[Bytes], group: &GroupHandle) -> Reply {
+    let Some(name) = args.first() else {
+        return Reply::Now(error("ERR empty command"));
+    };
+    let name = String::from_utf8_lossy(name).to_ascii_uppercase();
+    let frame = match (name.as_str(), args.len()) {
+        ("PING", 1) => BytesFrame::SimpleString(Bytes::from_static(b"PONG")),
+        ("PING" | "ECHO", 2) => bulk(args[1].clone()),
+        ("HELLO", _) => hello(args, group),
+        ("COMMAND", _) => BytesFrame::Array(Vec::new()),
+        ("GROUP", 2..) => return group_command(args, group),
+        ("PING" | "ECHO" | "GROUP", _) => error(format!(
+            "ERR wrong number of arguments for '{}' command",
+            name.to_lowercase()
+        )),
+        _ => error(format!(
+            "ERR unknown command '{}'",
+            String::from_utf8_lossy(&args[0])
+        )),
+    };
+    Reply::Now(frame)
+}
+
+fn hello(args: &[Bytes], group: &GroupHandle) -> BytesFrame {
+    match args.get(1).map(|version| &version[..]) {
+        None | Some(b"2") => {}
+        Some(b"3") => return error("NOPROTO sorry, this server speaks RESP2 only"),
+        Some(_) => return error("NOPROTO unsupported protocol version"),
+    }
+    let facts: [(&str, BytesFrame); 7] = [
+        ("server", bulk("tutti")),
+        ("version", bulk(env!("CARGO_PKG_VERSION"))),
+        ("proto", BytesFrame::Integer(2)),
+        (
+            "id",
+            bulk(tutti_engine::group::format_uuid(group.member_id())),
+        ),
+        ("mode", bulk("group")),
+        ("role", bulk("master")),
+        ("modules", BytesFrame::Array(Vec::new())),
+    ];
+    BytesFrame::Array(
+        facts
+            .into_iter()
+            .flat_map(|(name, value)| [bulk(name), value])
+            .collect(),
+    )
+}
+
+fn table(columns: &[&'static str], rows: impl Iterator<Item = Vec<String>>) -> BytesFrame {
+    BytesFrame::Array(
+        rows.map(|values| {
+            BytesFrame::Array(
+                columns
+                    .iter()
+                    .zip(values)
+                    .flat_map(|(column, value)| [bulk(*column), bulk(value)])
+                    .collect(),
+            )
+        })
+        .collect(),
+    )
+}
+
+fn group_command(args: &[Bytes], group: &GroupHandle) -> Reply {
+    use tutti_engine::group::{ConnectionRow, MemberRow};
+    let sub = String::from_utf8_lossy(&args[1]).to_ascii_uppercase();
+    let frame = match (sub.as_str(), args.len()) {
+        ("MEMBERS", 2) => table(&MemberRow::COLUMNS, group.members().iter().map(|row| row.values().to_vec())),
+        ("CONNECTIONS", 2) => table(&ConnectionRow::COLUMNS, group.connections().iter().map(|row| row.values().to_vec())),
+        ("STATS", 2) => stats(group),
+        ("PROPOSE", 3) => {
+            return match group.submit(Arc::from(args[2].as_ref())) {
+                Ok(ticket) => Reply::Delivery(ticket),
+                Err(failure) => Reply::Now(error(format!("ERR {failure}"))),
+            }
+        }
+        ("LOG-DIGEST", 2) => {
+            let (seqno, digest) = group.last_digest();
+            digest_reply(seqno, digest)
+        }
+        ("LOG-DIGEST", 3) => match std::str::from_utf8(&args[2]).ok().and_then(|text| text.parse::<u64>().ok()) {
+            None => error("ERR seqno must be a non-negative integer"),
+            Some(seqno) => match group.digest_at(seqno) {
+                Some(digest) => digest_reply(seqno, digest),
+                None => error(format!(
+                    "ERR seqno {seqno} is not delivered here (last delivered {}) or no longer kept",
+                    group.last_digest().0
+                )),
+            },
+        },
+        _ => error(format!(
+            "ERR unknown GROUP subcommand or wrong arguments '{sub}': use MEMBERS, CONNECTIONS, STATS, PROPOSE <bytes> or LOG-DIGEST [seqno]"
+        )),
+    };
+    Reply::Now(frame)
+}
+
+fn digest_reply(seqno: u64, digest: u64) -> BytesFrame {
+    BytesFrame::Array(vec![
+        BytesFrame::Integer(i64::try_from(seqno).unwrap_or(i64::MAX)),
+        bulk(format!("{digest:016x}")),
+    ])
+}
+
+fn stats(group: &GroupHandle) -> BytesFrame {
+    let stats = group.stats();
+    let pairs = [
+        ("member_id", stats.member_id),
+        ("incarnation", stats.incarnation.to_string()),
+        (
+            "state",
+            stats
+                .state
+                .map_or("OFFLINE", tutti_engine::group::state_name)
+                .to_owned(),
+        ),
+        ("view", stats.view.to_string()),
+        ("sequencer", stats.sequencer.unwrap_or_default()),
+        ("delivered_count", stats.delivered_count.to_string()),
+        ("last_delivered", stats.last_delivered.to_string()),
+        ("digest", format!("{:016x}", stats.digest)),
+        ("commit_seqno", stats.commit_seqno.to_string()),
+        ("log_last_seqno", stats.log_last_seqno.to_string()),
+        ("proposals_pending", stats.proposals_pending.to_string()),
+        ("log_appends", stats.log_appends.to_string()),
+        ("frames_undecodable", stats.frames_undecodable.to_string()),
+    ];
+    BytesFrame::Array(
+        pairs
+            .into_iter()
+            .flat_map(|(name, value)| [bulk(name), bulk(value)])
+            .collect(),
+    )
+}

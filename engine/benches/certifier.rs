@@ -3,10 +3,12 @@
 //! - `certify/<live>/<reader>`: certification throughput in checked keys per second on
 //!   one core, with the index holding `live` live entries (10^4 to 10^7), with and
 //!   without a concurrent reader thread doing lookups (the sessions' early checks).
-//!   Each transaction rewrites four existing keys under snapshot isolation (four keys
-//!   checked, four written), so the index size stays fixed while it runs.
-//! - `index_lookup/<live>/{writer,reader}`: one lookup, by the certifier's own path and by
-//!   a reader handle (the seqlock-checked path).
+//!   Each transaction rewrites four existing keys, drawn at random over the whole index,
+//!   under snapshot isolation (four keys checked, four written), so the index size stays
+//!   fixed while it runs. `batch` certifies 256 transactions with `certify_batch` (which
+//!   prefetches index slots ahead), `one_by_one` calls `certify` for each.
+//! - `index_lookup/<live>/{writer,reader}`: random lookups, by the certifier's own path
+//!   and by a reader handle (the seqlock-checked path), one after the other (no prefetch).
 //! - `index_update/<live>`: rewriting an existing key's last writer.
 //! - `index_insert_fresh`: inserting new keys into an empty index.
 //!
@@ -30,6 +32,7 @@ const SIZES: [u64; 4] = [10_000, 100_000, 1_000_000, 10_000_000];
 const KEYS_PER_TXN: usize = 4;
 const TXNS_PER_ITER: usize = 256;
 const LOAD_BATCH_KEYS: usize = 4096;
+const LOOKUPS_PER_ITER: u64 = 1024;
 
 /// splitmix64: a fixed, well-spread sequence of key hashes and choices.
 fn mix(mut x: u64) -> u64 {
@@ -37,6 +40,11 @@ fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^ (x >> 31)
+}
+
+/// The `draw`-th random choice in 0..live (multiply-shift: no division in the timed loop).
+fn pick(draw: u64, live: u64) -> u64 {
+    ((u128::from(mix(draw)) * u128::from(live)) >> 64) as u64
 }
 
 fn key(i: u64) -> KeyHash {
@@ -69,32 +77,48 @@ fn loaded(live: u64) -> (Certifier, u64) {
     (certifier, seqno)
 }
 
-/// A ring of transactions over existing keys, rebased to fresh seqnos before each use.
-fn workload(live: u64) -> Vec<CertificationRequest> {
+/// A ring of transactions, each rewriting `KEYS_PER_TXN` existing keys; the keys are
+/// drawn afresh before each use so that lookups spread over the whole index.
+fn workload() -> Vec<CertificationRequest> {
     (0..TXNS_PER_ITER as u64)
-        .map(|t| {
-            let written = (0..KEYS_PER_TXN as u64)
-                .map(|j| key(mix(t * 8 + j) % live))
-                .collect();
+        .map(|_| {
+            let written = vec![KeyHash(0); KEYS_PER_TXN];
             CertificationRequest::snapshot(Seqno(1), Seqno(0), written, vec![], MemberId(2))
         })
         .collect()
 }
 
-/// Certifies the whole ring once at `*seqno` onwards, each transaction reading at the
-/// seqno before it (so each commits).
-fn certify_ring(certifier: &mut Certifier, ring: &mut [CertificationRequest], seqno: &mut u64) {
+/// Rebases the ring to fresh seqnos (each transaction reads at the seqno before it, so
+/// each commits) and fresh random keys of the `live` loaded ones.
+fn refill(ring: &mut [CertificationRequest], seqno: &mut u64, draw: &mut u64, live: u64) {
     for request in ring.iter_mut() {
         request.seqno = Seqno(*seqno);
         request.snapshot = Seqno(*seqno - 1);
-        for checked in &mut request.checked {
+        for (written, checked) in request.written.iter_mut().zip(&mut request.checked) {
+            *draw += 1;
+            *written = key(pick(*draw, live));
+            checked.key = *written;
             checked.observed_at = request.snapshot;
         }
-        let verdict = certifier.certify(request);
-        debug_assert!(matches!(verdict, Verdict::Commit { .. }));
-        black_box(verdict);
         *seqno += 1;
     }
+}
+
+/// Certifies the ring, as one delivered batch or one transaction at a time.
+fn certify_ring(
+    certifier: &mut Certifier,
+    ring: &[CertificationRequest],
+    batched: bool,
+    out: &mut Vec<Verdict>,
+) {
+    out.clear();
+    if batched {
+        certifier.certify_batch(ring, out);
+    } else {
+        out.extend(ring.iter().map(|request| certifier.certify(request)));
+    }
+    debug_assert!(out.iter().all(Verdict::is_commit));
+    black_box(&out);
 }
 
 /// A thread doing lookups of existing keys until dropped.
@@ -110,7 +134,7 @@ impl BackgroundReader {
         let handle = thread::spawn(move || {
             let mut lookups = 0u64;
             while !flag.load(Ordering::Relaxed) {
-                black_box(reader.last_writer(key(mix(lookups) % live)));
+                black_box(reader.last_writer(key(pick(lookups, live))));
                 lookups += 1;
             }
             lookups
@@ -133,39 +157,66 @@ impl Drop for BackgroundReader {
 
 fn bench_size(c: &mut Criterion, live: u64) {
     let (mut certifier, mut seqno) = loaded(live);
-    let mut ring = workload(live);
+    let mut ring = workload();
+    let mut verdicts = Vec::with_capacity(TXNS_PER_ITER);
+    let mut draw = 0;
     let mut group = c.benchmark_group("certify");
     group.throughput(Throughput::Elements((TXNS_PER_ITER * KEYS_PER_TXN) as u64));
-    group.bench_function(BenchmarkId::new(live.to_string(), "alone"), |b| {
-        b.iter(|| certify_ring(&mut certifier, &mut ring, &mut seqno));
-    });
+    for (name, batched) in [("batch", true), ("one_by_one", false)] {
+        group.bench_function(BenchmarkId::new(live.to_string(), name), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    refill(&mut ring, &mut seqno, &mut draw, live);
+                    let start = Instant::now();
+                    certify_ring(&mut certifier, &ring, batched, &mut verdicts);
+                    total += start.elapsed();
+                }
+                total
+            });
+        });
+    }
     {
         let _reader = BackgroundReader::start(certifier.reader(), live);
-        group.bench_function(BenchmarkId::new(live.to_string(), "with_reader"), |b| {
-            b.iter(|| certify_ring(&mut certifier, &mut ring, &mut seqno));
-        });
+        group.bench_function(
+            BenchmarkId::new(live.to_string(), "batch_with_reader"),
+            |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        refill(&mut ring, &mut seqno, &mut draw, live);
+                        let start = Instant::now();
+                        certify_ring(&mut certifier, &ring, true, &mut verdicts);
+                        total += start.elapsed();
+                    }
+                    total
+                });
+            },
+        );
     }
     group.finish();
 
-    let keys: Vec<KeyHash> = (0..1024).map(|i| key(mix(i + 1_000_000) % live)).collect();
     let reader = certifier.reader();
     let mut group = c.benchmark_group("index_lookup");
-    group.throughput(Throughput::Elements(keys.len() as u64));
+    group.throughput(Throughput::Elements(LOOKUPS_PER_ITER));
     group.bench_function(BenchmarkId::new(live.to_string(), "writer"), |b| {
         b.iter(|| {
-            for &k in &keys {
-                black_box(certifier.last_writer(k));
+            for _ in 0..LOOKUPS_PER_ITER {
+                draw += 1;
+                black_box(certifier.last_writer(key(pick(draw, live))));
             }
         });
     });
     group.bench_function(BenchmarkId::new(live.to_string(), "reader"), |b| {
         b.iter(|| {
-            for &k in &keys {
-                black_box(reader.last_writer(k));
+            for _ in 0..LOOKUPS_PER_ITER {
+                draw += 1;
+                black_box(reader.last_writer(key(pick(draw, live))));
             }
         });
     });
     group.finish();
+    drop(certifier);
     bench_update(c, live);
 }
 
@@ -175,14 +226,15 @@ fn bench_update(c: &mut Criterion, live: u64) {
     for i in 0..live {
         index.set(key(i), Seqno(1));
     }
-    let keys: Vec<KeyHash> = (0..1024).map(|i| key(mix(i + 2_000_000) % live)).collect();
     let mut seqno = 2;
+    let mut draw = 1 << 40;
     let mut group = c.benchmark_group("index_update");
-    group.throughput(Throughput::Elements(keys.len() as u64));
+    group.throughput(Throughput::Elements(LOOKUPS_PER_ITER));
     group.bench_function(live.to_string(), |b| {
         b.iter(|| {
-            for &k in &keys {
-                index.set(k, Seqno(seqno));
+            for _ in 0..LOOKUPS_PER_ITER {
+                draw += 1;
+                index.set(key(pick(draw, live)), Seqno(seqno));
             }
             seqno += 1;
         });

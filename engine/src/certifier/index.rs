@@ -37,6 +37,17 @@
 //! the two equal. Sweeping one shard is bounded by the shard's size; the whole table is
 //! never swept at once.
 //!
+//! # Memory
+//!
+//! The table is allocated once, at construction, and never grows: a full shard is a
+//! typed error ([`ShardFull`]). Construction touches every page (so the certifier never
+//! page-faults on its hot path) and, on Linux, asks for transparent huge pages: lookups
+//! in a large index are random, and with 4 KiB pages nearly each one would also miss
+//! the TLB (measured: about 1.4x more certified keys per second at 10^7 entries). The
+//! certifier hides the remaining cache misses by prefetching the slots of the next
+//! transactions of a batch ([`IndexWriter::prefetch`]), and writes a key it has just
+//! looked up without probing again ([`IndexWriter::locate`], [`IndexWriter::set_located`]).
+//!
 //! # Concurrency protocol
 //!
 //! Removal uses backward shift (no tombstones): the entries after a removed one in its
@@ -90,6 +101,9 @@ use super::sync::{spin_wait, AtomicU64, Ordering};
 const EMPTY_KEY: u64 = 0;
 /// Where the key hash 0 is stored, since 0 marks an empty slot.
 pub const ZERO_KEY_ALIAS: u64 = u64::MAX;
+/// The smallest page size of the platforms tutti runs on; touching one slot this far
+/// apart touches every page of the table.
+const PAGE_BYTES: usize = 4096;
 
 /// The index's geometry: how many shards, and how many slots each.
 ///
@@ -263,17 +277,26 @@ struct Table {
 impl Table {
     fn new(config: IndexConfig) -> Table {
         let total = config.shard_count() * config.shard_slots();
-        let slots = (0..total)
-            .map(|_| Slot {
-                key: AtomicU64::new(EMPTY_KEY),
-                seqno: AtomicU64::new(0),
-            })
-            .collect();
+        let mut slots = Vec::with_capacity(total);
+        advise_huge_pages(&slots);
+        slots.resize_with(total, || Slot {
+            key: AtomicU64::new(EMPTY_KEY),
+            seqno: AtomicU64::new(0),
+        });
         let sequences = (0..config.shard_count())
             .map(|_| ShardSequence {
                 value: AtomicU64::new(0),
             })
             .collect();
+        let slots: Box<[Slot]> = slots.into_boxed_slice();
+        // The allocator may hand out untouched zero pages (calloc-like): write one slot
+        // per page now, so the certifier never takes a page fault on its hot path.
+        for slot in slots
+            .iter()
+            .step_by(PAGE_BYTES / std::mem::size_of::<Slot>())
+        {
+            slot.key.store(EMPTY_KEY, Ordering::Relaxed);
+        }
         Table {
             config,
             slot_mask: config.shard_slots() - 1,
@@ -302,6 +325,15 @@ enum Probe {
         first_dead: Option<usize>,
         empty: usize,
     },
+}
+
+/// Where the writer found a key: enough to write it again without a second probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Located {
+    /// The key's slot (position in the whole table), if the index holds it, live or dead.
+    slot: Option<usize>,
+    /// The key's live last writer.
+    pub live: Option<Seqno>,
 }
 
 /// The single writer of the index. Not `Clone`: there is exactly one per index.
@@ -358,6 +390,58 @@ impl IndexWriter {
             Probe::Found { seqno, .. } if seqno > self.gc_seqno => Some(Seqno(seqno)),
             _ => None,
         }
+    }
+
+    /// Asks the CPU to start loading `key`'s home slot, so that a lookup issued a little
+    /// later finds it in cache. The certifier calls it for the keys of the next
+    /// transactions while it decides the current one: lookups in a large index are cache
+    /// misses, and this overlaps them. It changes nothing the program can observe.
+    #[inline]
+    pub fn prefetch(&self, key: KeyHash) {
+        let stored = stored_key(key);
+        let shard = shard_of_stored(stored, self.table.config.shard_bits);
+        prefetch_line(std::ptr::from_ref(
+            self.table.slot(shard, self.table.home(stored)),
+        ));
+    }
+
+    /// Finds `key`: its live last writer, and its slot for [`IndexWriter::set_located`].
+    pub fn locate(&self, key: KeyHash) -> Located {
+        let stored = stored_key(key);
+        match self.probe(stored) {
+            Probe::Found { position, seqno } => Located {
+                slot: Some(
+                    (shard_of_stored(stored, self.table.config.shard_bits)
+                        << self.table.config.shard_slot_bits)
+                        + position,
+                ),
+                live: (seqno > self.gc_seqno).then_some(Seqno(seqno)),
+            },
+            Probe::Absent { .. } => Located {
+                slot: None,
+                live: None,
+            },
+        }
+    }
+
+    /// [`IndexWriter::set`], reusing what [`IndexWriter::locate`] found for `key`. If the
+    /// slot no longer holds the key (a removal moved it, or an insert reused its dead
+    /// slot since), it probes again: the result is always that of `set`.
+    pub fn set_located(&mut self, key: KeyHash, located: Located, seqno: Seqno) {
+        if let Some(global) = located.slot {
+            let slot = &self.table.slots[global];
+            if slot.key.load(Ordering::Relaxed) == stored_key(key) {
+                assert!(seqno.0 > self.gc_seqno, "a new entry must be live");
+                assert!(
+                    seqno.0 >= slot.seqno.load(Ordering::Relaxed),
+                    "a key's last writer only moves forward"
+                );
+                // Same key, later seqno: published without a shard change (module doc).
+                slot.seqno.store(seqno.0, Ordering::Release);
+                return;
+            }
+        }
+        self.set(key, seqno);
     }
 
     /// Raises the gc seqno: every entry at or below it becomes dead at once.
@@ -560,6 +644,49 @@ impl IndexWriter {
             .value
             .store(odd + 1, Ordering::Release);
     }
+}
+
+/// Asks the kernel to back the table with transparent huge pages (when it is allowed
+/// only on request, as `madvise` mode is). A large index is read at random: with 4 KiB
+/// pages nearly every lookup also misses the TLB; 2 MiB pages make the page walks rare.
+/// Called before the memory is first touched, so the first touches fault huge pages in.
+fn advise_huge_pages(slots: &Vec<Slot>) {
+    #[cfg(all(target_os = "linux", not(loom)))]
+    {
+        const HUGE_PAGE_BYTES: usize = 2 << 20;
+        let start = slots.as_ptr() as usize;
+        let end = start + slots.capacity() * std::mem::size_of::<Slot>();
+        let first = start.next_multiple_of(HUGE_PAGE_BYTES);
+        let last = end / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
+        if last > first {
+            // SAFETY: madvise only gives advice about a range of our own allocation (the
+            // whole huge pages inside the vector's capacity); MADV_HUGEPAGE changes no
+            // content. A failure (a kernel without THP) leaves ordinary pages: ignored.
+            unsafe {
+                libc::madvise(
+                    first as *mut libc::c_void,
+                    last - first,
+                    libc::MADV_HUGEPAGE,
+                );
+            }
+        }
+    }
+    #[cfg(not(all(target_os = "linux", not(loom))))]
+    let _ = slots;
+}
+
+/// Hints the CPU to bring the cache line at `address` into its caches.
+#[inline]
+fn prefetch_line<T>(address: *const T) {
+    #[cfg(all(target_arch = "x86_64", not(loom)))]
+    // SAFETY: a prefetch is only a hint: it never faults, whatever the address, and it
+    // neither reads nor writes anything the program can observe. The address is a
+    // slot of the live table anyway.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(address.cast());
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(loom))))]
+    let _ = address;
 }
 
 /// A read-only handle on the index, for any thread. Lookups never block the writer and

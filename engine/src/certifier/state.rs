@@ -49,6 +49,8 @@ const HEADER_BYTES: usize = 32;
 const MEMBER_BYTES: usize = 24;
 /// One live entry.
 const ENTRY_BYTES: usize = 16;
+// A member is its id (u128) and its low watermark (u64); an entry two u64.
+const _: () = assert!(MEMBER_BYTES == 16 + 8 && ENTRY_BYTES == 8 + 8);
 /// The trailing checksum.
 const CHECKSUM_BYTES: usize = 8;
 
@@ -311,7 +313,6 @@ fn decode_members(reader: &mut Reader<'_>, gc_seqno: Seqno) -> Result<LowWaterma
         previous = Some(member);
         online.insert(member, low);
     }
-    debug_assert_eq!(MEMBER_BYTES, 24);
     Ok(LowWatermarks::from_parts(online, gc_seqno))
 }
 

@@ -327,3 +327,84 @@ fn requests_out_of_order_are_a_programmer_error() {
     c.certify(&snapshot_txn(5, 0, &["x"]));
     c.certify(&snapshot_txn(5, 0, &["y"]));
 }
+
+#[test]
+fn certify_batch_decides_exactly_as_one_by_one() {
+    let requests: Vec<CertificationRequest> = (1..=64u64)
+        .map(|n| {
+            let names = [format!("k{}", n % 5), format!("k{}", n % 7)];
+            let written = names.iter().map(|name| k(name)).collect();
+            let deps = if n % 3 == 0 {
+                vec![Seqno(n - 1)]
+            } else {
+                vec![]
+            };
+            CertificationRequest::snapshot(
+                Seqno(n),
+                Seqno(n.saturating_sub(3)),
+                written,
+                deps,
+                ORIGIN_A,
+            )
+        })
+        .collect();
+    let mut one_by_one = certifier();
+    let expected: Vec<Verdict> = requests.iter().map(|r| one_by_one.certify(r)).collect();
+    assert!(expected.iter().any(Verdict::is_commit));
+    assert!(expected.iter().any(|v| !v.is_commit()));
+    let mut batched = certifier();
+    let mut verdicts = Vec::new();
+    batched.certify_batch(&requests[..10], &mut verdicts);
+    batched.certify_batch(&requests[10..], &mut verdicts);
+    assert_eq!(verdicts, expected);
+    assert_eq!(batched.stats(), one_by_one.stats());
+}
+
+#[test]
+fn physical_reclamation_never_changes_a_verdict() {
+    // One shard of 16 slots (14 live at most) and 24 keys: it fills, gc frees it, it
+    // fills again. `eager` reclaims everything after every step, `lazy` never (only the
+    // forced sweeps of a full shard), `trickle` one slot at a time.
+    let config = IndexConfig {
+        shard_bits: 0,
+        shard_slot_bits: 4,
+    };
+    let mut eager = Certifier::new(config).expect("valid");
+    let mut lazy = Certifier::new(config).expect("valid");
+    let mut trickle = Certifier::new(config).expect("valid");
+    let mut all = [&mut eager, &mut lazy, &mut trickle];
+    for c in &mut all {
+        c.set_members(&[ORIGIN_A, ORIGIN_B]).expect("members");
+    }
+    let mut verdicts = Vec::new();
+    for n in 1..=300u64 {
+        if n % 7 == 0 {
+            let lagging = if n % 2 == 0 { ORIGIN_A } else { ORIGIN_B };
+            for c in &mut all {
+                c.on_low_watermark(lagging, Seqno(n - 5));
+            }
+            continue;
+        }
+        let names = [format!("k{}", n * 7 % 24), format!("k{}", n * 11 % 24)];
+        let written = names.iter().map(|name| k(name)).collect();
+        let request =
+            CertificationRequest::snapshot(Seqno(n), Seqno(n - 1), written, vec![], ORIGIN_A);
+        let outcomes: Vec<Verdict> = all.iter_mut().map(|c| c.certify(&request)).collect();
+        assert!(
+            outcomes.iter().all(|v| *v == outcomes[0]),
+            "seqno {n}: {outcomes:?}"
+        );
+        verdicts.push(outcomes[0]);
+        all[0].reclaim_step(1 << 10);
+        all[2].reclaim_step(1);
+    }
+    assert!(verdicts
+        .iter()
+        .any(|v| matches!(v, Verdict::Abort(AbortReason::IndexFull { .. }))));
+    assert!(verdicts.iter().filter(|v| v.is_commit()).count() > 100);
+    assert!(eager.stats().rows_validating <= lazy.stats().rows_validating);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    eager.encode_state(&mut a);
+    lazy.encode_state(&mut b);
+    assert_eq!(a, b, "the encoded state is the logical state");
+}

@@ -73,7 +73,8 @@ pub enum AbortReason {
     },
     /// An index shard has no room for the transaction's new entries.
     IndexFull {
-        /// The first shard without room, in the order of the written keys.
+        /// The lowest-numbered shard without room (shards are checked in ascending
+        /// order, so every member names the same one).
         shard: u32,
     },
     /// The request checks or writes more keys, or lists more dependencies, than the

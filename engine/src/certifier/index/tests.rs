@@ -170,3 +170,28 @@ fn capacity_for_live_entries_leaves_headroom() {
         assert!(config.live_max() >= live);
     }
 }
+
+#[test]
+fn set_located_probes_again_when_its_slot_was_reused() {
+    let mut index = tiny();
+    index.set(key(5, 1), Seqno(1));
+    index.set_gc_seqno(Seqno(1));
+    let dead = index.locate(key(5, 1));
+    assert_eq!(dead.live, None);
+    // A new key with the same home takes the dead key's slot.
+    index.set(key(5, 2), Seqno(2));
+    index.set_located(key(5, 1), dead, Seqno(3));
+    assert_eq!(
+        index.last_writer(key(5, 2)),
+        Some(Seqno(2)),
+        "not overwritten"
+    );
+    assert_eq!(index.last_writer(key(5, 1)), Some(Seqno(3)));
+    assert_eq!(index.entries_held(), 2);
+    // Located and still in place: written in place.
+    let live = index.locate(key(5, 2));
+    assert_eq!(live.live, Some(Seqno(2)));
+    index.set_located(key(5, 2), live, Seqno(4));
+    assert_eq!(index.reader().last_writer(key(5, 2)), Some(Seqno(4)));
+    assert_eq!(index.entries_held(), 2);
+}

@@ -101,7 +101,10 @@ pub fn run(args: &VoprArgs) -> ExitCode {
                         outcome.seed, failure.property, failure.detail
                     );
                 }
-                outcomes.lock().expect("no worker panics while holding it").push(outcome);
+                outcomes
+                    .lock()
+                    .expect("no worker panics while holding it")
+                    .push(outcome);
             });
         }
     });
@@ -112,7 +115,12 @@ pub fn run(args: &VoprArgs) -> ExitCode {
     for outcome in &outcomes {
         totals.add(outcome);
     }
-    print_summary(count, &totals, args.members, started.elapsed().as_secs_f64());
+    print_summary(
+        count,
+        &totals,
+        args.members,
+        started.elapsed().as_secs_f64(),
+    );
     if totals.failed == 0 {
         ExitCode::SUCCESS
     } else {

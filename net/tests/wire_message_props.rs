@@ -77,7 +77,8 @@ fn prepare(incarnation: Incarnation) -> impl Strategy<Value = Prepare> {
         })
 }
 
-fn message() -> impl Strategy<Value = Message> {
+/// Normal-case messages: proposals, prepares, acknowledgements, commits, heartbeats.
+fn normal_case_message() -> impl Strategy<Value = Message> {
     any::<u64>().prop_flat_map(|inc| {
         let i = Incarnation(inc);
         let v = any::<u64>().prop_map(ViewId);
@@ -116,6 +117,17 @@ fn message() -> impl Strategy<Value = Message> {
                     commit_seqno,
                 })
             }),
+        ]
+    })
+}
+
+/// View-change, catch-up and membership messages.
+fn view_and_membership_message() -> impl Strategy<Value = Message> {
+    any::<u64>().prop_flat_map(|inc| {
+        let i = Incarnation(inc);
+        let v = any::<u64>().prop_map(ViewId);
+        let s = any::<u64>().prop_map(Seqno);
+        prop_oneof![
             (v.clone(), any::<bool>()).prop_map(move |(view, committed)| {
                 Message::StartViewChange(StartViewChange {
                     incarnation: i,
@@ -189,6 +201,10 @@ fn message() -> impl Strategy<Value = Message> {
     })
 }
 
+fn message() -> impl Strategy<Value = Message> {
+    prop_oneof![normal_case_message(), view_and_membership_message()]
+}
+
 fn origin_for(message: &Message) -> FrameOrigin {
     FrameOrigin {
         group_name: 0x5eed,
@@ -258,7 +274,7 @@ fn a_message_whose_incarnation_differs_from_its_frame_is_refused() {
         incarnation: 4,
     };
     encode_frame(&mut out, message.kind() as u16, origin, |b| {
-        b.extend_from_slice(&3u64.to_le_bytes())
+        b.extend_from_slice(&3u64.to_le_bytes());
     })
     .unwrap();
     let (frame, _) = decode_frame(&out).unwrap().unwrap();

@@ -3,21 +3,31 @@
 use tutti_engine::sim::{run_seed, SimOptions};
 
 fn run_many(members: usize, seeds: std::ops::Range<u64>) {
+    let stress = std::env::var_os("TUTTI_SIM_STRESS").is_some();
+    run_many_with(&options(members, stress), seeds);
+}
+
+/// Default options, or harsher ones: more loss and duplication, longer delays, a fault
+/// every half second.
+fn options(members: usize, stress: bool) -> SimOptions {
     let mut options = SimOptions {
         members,
         ..SimOptions::default()
     };
-    if std::env::var_os("TUTTI_SIM_STRESS").is_some() {
-        // Harsher than the default: more loss and duplication, longer delays, a fault
-        // every half second.
+    if stress {
         options.faults.loss_probability = 0.10;
         options.faults.duplicate_probability = 0.05;
         options.faults.delay_max = std::time::Duration::from_millis(20);
         options.faults.fault_interval = std::time::Duration::from_millis(500);
     }
+    options
+}
+
+fn run_many_with(options: &SimOptions, seeds: std::ops::Range<u64>) {
+    let members = options.members;
     let mut failures = Vec::new();
     for seed in seeds {
-        let outcome = run_seed(seed, &options);
+        let outcome = run_seed(seed, options);
         if let Err(failure) = &outcome.result {
             failures.push(format!(
                 "seed {seed} ({members} members): {}: {}",
@@ -88,7 +98,42 @@ const REGRESSIONS: &[(usize, u64)] = &[
     (5, 500_785),
     (5, 1087),
     (3, 3_001_729),
+    (7, 7_000_657),
+    (7, 7_001_622),
 ];
+
+/// Seeds that once failed with the harsher options of `TUTTI_SIM_STRESS`.
+const STRESS_REGRESSIONS: &[(usize, u64)] = &[
+    (3, 60_000_186),
+    (3, 60_000_763),
+    (3, 120_000_235),
+    (3, 120_000_777),
+    (3, 120_000_840),
+    (7, 700_000_917),
+    (3, 210_000_217),
+    (3, 285_000_113),
+    (3, 285_000_584),
+    (3, 285_000_604),
+];
+
+/// Stress seeds that still fail: a liveness problem after healing (the group stays
+/// behind an entry one member delivered before it went to ERROR), not a safety one.
+const STRESS_OPEN: &[(usize, u64)] = &[(3, 285_000_508)];
+
+#[test]
+#[ignore = "open liveness issue under stress; see STRESS_OPEN"]
+fn stress_seeds_still_open() {
+    for &(members, seed) in STRESS_OPEN {
+        run_many_with(&options(members, true), seed..seed + 1);
+    }
+}
+
+#[test]
+fn stress_seeds_that_once_failed() {
+    for &(members, seed) in STRESS_REGRESSIONS {
+        run_many_with(&options(members, true), seed..seed + 1);
+    }
+}
 
 #[test]
 fn seeds_that_once_failed() {

@@ -156,6 +156,9 @@ impl Simulation {
     fn handle(&mut self, event: Event) {
         match event {
             Event::Message { to, from, msg } => {
+                if self.trace {
+                    eprintln!("{:>10} n{to} <- {from} {msg:?}", self.now);
+                }
                 let retired = self.nodes[to].retired;
                 if let Some(gcs) = self.nodes[to].gcs.as_mut().filter(|_| !retired) {
                     gcs.on_message(Time(self.now), from, msg);

@@ -49,6 +49,29 @@ pub enum ConfigChange {
     Expel(MemberId),
 }
 
+impl ConfigChange {
+    /// Stable number of the variant for the wire and log formats (never reused):
+    /// Bootstrap 1, Join 2, Leave 3, Expel 4.
+    pub fn kind(&self) -> u8 {
+        match self {
+            ConfigChange::Bootstrap(_) => 1,
+            ConfigChange::Join(_) => 2,
+            ConfigChange::Leave(_) => 3,
+            ConfigChange::Expel(_) => 4,
+        }
+    }
+
+    /// The member the change is about.
+    pub fn member(&self) -> MemberId {
+        match self {
+            ConfigChange::Bootstrap(member)
+            | ConfigChange::Join(member)
+            | ConfigChange::Leave(member)
+            | ConfigChange::Expel(member) => *member,
+        }
+    }
+}
+
 /// What an entry carries. Numbered like wire kinds: a number is never reused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EntryBody {

@@ -46,7 +46,7 @@ impl FailureDetector {
             .is_some_and(|at| now < at.plus(within))
     }
 
-    fn silent_for(&mut self, member: MemberId, now: Time) -> Duration {
+    pub(super) fn silent_for(&mut self, member: MemberId, now: Time) -> Duration {
         now.since(*self.last_heard.entry(member).or_insert(now))
     }
 }

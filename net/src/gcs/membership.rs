@@ -24,6 +24,20 @@ pub(super) enum DeliveryNote {
 }
 
 impl Gcs {
+    /// Sends a join request to the seeds and to every member of the last two
+    /// configurations in the log.
+    pub(super) fn ask_to_rejoin(&mut self) {
+        let mut targets: Vec<MemberId> = self.seeds.clone();
+        targets.extend_from_slice(self.log.config());
+        targets.extend_from_slice(self.log.previous_config());
+        targets.sort_unstable();
+        targets.dedup();
+        targets.retain(|target| *target != self.me);
+        let seeds = std::mem::replace(&mut self.seeds, targets);
+        self.send_join_requests();
+        self.seeds = seeds;
+    }
+
     pub(super) fn send_join_requests(&mut self) {
         let request = JoinRequest {
             incarnation: self.incarnation,
@@ -131,10 +145,12 @@ impl Gcs {
     }
 
     /// The body of the next reconfiguration to order, if one is due and allowed.
-    pub(super) fn next_reconfiguration(&mut self) -> Option<EntryBody> {
+    pub(super) fn next_reconfiguration(&mut self, now: Time) -> Option<EntryBody> {
         if !self.may_reconfigure() {
             return None;
         }
+        let mut deferred = Vec::new();
+        let mut chosen = None;
         while let Some(change) = self.sequencer_state.reconfigurations.pop_front() {
             let mut members = self.log.config().to_vec();
             match change {
@@ -148,12 +164,32 @@ impl Gcs {
                     if members.contains(&member) && members.len() > 1 =>
                 {
                     members.retain(|m| *m != member);
+                    // A removal must leave a configuration whose majority is reachable
+                    // now, or nothing could commit after it (not even the removal).
+                    if !self.reachable_majority(&members, now) {
+                        deferred.push(change);
+                        continue;
+                    }
                 }
                 _ => continue,
             }
-            return Some(EntryBody::Reconfigure { members, change });
+            chosen = Some(EntryBody::Reconfigure { members, change });
+            break;
         }
-        None
+        self.sequencer_state.reconfigurations.extend(deferred);
+        chosen
+    }
+
+    /// Whether a majority of `members` is this member or not suspected.
+    fn reachable_majority(&mut self, members: &[MemberId], now: Time) -> bool {
+        let mut reachable = 0;
+        for member in members {
+            let silent = self.failure_detector.silent_for(*member, now);
+            if *member == self.me || silent < self.config.suspicion_timeout {
+                reachable += 1;
+            }
+        }
+        reachable > members.len() / 2
     }
 
     pub(super) fn delivery_note(&self, entry: &Entry) -> DeliveryNote {
@@ -195,16 +231,18 @@ impl Gcs {
             });
         }
         if member == self.me {
+            // A member that is not ONLINE (restarted, joining, rejoining) is replaying
+            // history it was part of: an old removal is not news; `check_online`
+            // decides when it is caught up. An ONLINE member acts on its removal.
+            let news = self.own_state == MemberState::Online;
             match change {
-                ConfigChange::Leave(_) => return self.stop(MemberState::Offline),
-                // Expelled while alive (or replaying an old expel that a later join
-                // undid): ask to join again, as Group Replication's auto-rejoin does.
-                // Views go on without this member's vote until it is back.
-                ConfigChange::Expel(_) => self.start_rejoin(),
-                ConfigChange::Bootstrap(_) | ConfigChange::Join(_) => {
-                    self.rejoining = false;
-                    self.set_own_state(MemberState::Online);
+                ConfigChange::Leave(_) if news || self.leaving => {
+                    return self.stop(MemberState::Offline)
                 }
+                // Expelled while alive: ask to join again, as Group Replication's
+                // auto-rejoin does. Views go on without this member until it is back.
+                ConfigChange::Expel(_) if news => self.start_rejoin(),
+                _ => {}
             }
         } else {
             self.emit(Command::MemberStateChanged { member, state });
@@ -300,6 +338,10 @@ impl Gcs {
     /// Asks to be let in again, every `join_retry_interval`, until a configuration
     /// naming this member is delivered.
     fn start_rejoin(&mut self) {
+        if self.leaving {
+            // It asked to leave: being removed, however, is what it wanted.
+            return self.stop(MemberState::Offline);
+        }
         if self.seeds.is_empty() {
             self.seeds = self
                 .log

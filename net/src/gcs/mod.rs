@@ -54,7 +54,10 @@
 //!   been that view's sequencer and ordered entries its disk then lost.
 //! - The new sequencer gets every entry it needs by fetching it: it asks the member
 //!   whose log is best for entries from its own commit point on (everything at or below
-//!   a commit point is identical everywhere) before it sends `StartView`.
+//!   a commit point is identical everywhere) before it sends `StartView`, and it
+//!   decides only when its log is at least as good as every `DoViewChange` it holds and
+//!   those come from a majority of the configuration its (possibly just fetched) log
+//!   names; a better log reported meanwhile is fetched too.
 //! - A member told it is not in the configuration (its join was lost in a view change,
 //!   or it was expelled while away) asks to join again with its id and log, as Group
 //!   Replication's auto-rejoin does; one that had already entered a newer view than the

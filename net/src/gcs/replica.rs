@@ -271,7 +271,7 @@ impl Gcs {
     }
 
     /// Delivers committed entries strictly in seqno order.
-    fn deliver(&mut self, now: Time) {
+    pub(super) fn deliver(&mut self, now: Time) {
         while self.delivered_seqno < self.commit_seqno && self.status != Status::Stopped {
             let seqno = self.delivered_seqno.next();
             let Some(entry) = self.log.get(seqno).cloned() else {
@@ -285,11 +285,17 @@ impl Gcs {
         self.check_online();
     }
 
-    /// A member that rejoined (its join crossed a view change, or a stale notice sent
-    /// it back to joining) is ONLINE again once its delivered log names it.
-    fn check_online(&mut self) {
+    /// A joining, rejoining or restarted member is ONLINE once it has delivered every
+    /// membership change its log holds and the last one names it.
+    pub(super) fn check_online(&mut self) {
+        // Caught up with every membership change in the log, and named by the last one.
+        let caught_up = self.delivered_seqno >= self.log.config_seqno();
         let named = self.log.config_at(self.delivered_seqno).contains(&self.me);
-        if self.own_state == MemberState::Recovering && self.status == Status::Normal && named {
+        if self.own_state == MemberState::Recovering
+            && self.status == Status::Normal
+            && caught_up
+            && named
+        {
             self.rejoining = false;
             self.set_own_state(MemberState::Online);
         }

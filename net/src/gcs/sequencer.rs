@@ -111,6 +111,8 @@ impl Gcs {
                 .insert(peer, (Seqno::ZERO, now));
             self.send_prepares(now, peer, true);
         }
+        // Commit points heard earlier may cover entries this log now holds.
+        self.deliver(now);
     }
 
     /// Appends entries this member ordered as sequencer and persists them.
@@ -202,7 +204,7 @@ impl Gcs {
             return;
         }
         while self.sequencer_state.inflight.len() < self.config.pipeline_max {
-            let entries = self.next_batch();
+            let entries = self.next_batch(now);
             if entries.is_empty() {
                 return;
             }
@@ -238,11 +240,11 @@ impl Gcs {
 
     /// The next batch: at most one reconfiguration, then queued proposals, bounded by
     /// `batch_entries_max` and `batch_bytes_max`.
-    fn next_batch(&mut self) -> Vec<Entry> {
+    fn next_batch(&mut self, now: Time) -> Vec<Entry> {
         let mut entries = Vec::new();
         let mut seqno = self.log.last_seqno();
         let mut bytes = 0;
-        if let Some(body) = self.next_reconfiguration() {
+        if let Some(body) = self.next_reconfiguration(now) {
             seqno = seqno.next();
             bytes += body.size_bytes();
             entries.push(Entry {

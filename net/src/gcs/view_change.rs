@@ -127,10 +127,11 @@ impl Gcs {
     }
 
     pub(super) fn on_start_view_change(&mut self, now: Time, from: MemberId, svc: StartViewChange) {
-        if self.status == Status::Joining
-            || !self.log.config().contains(&from)
-            || svc.view < self.view
-        {
+        if self.status == Status::Joining {
+            self.on_start_view_change_while_joining(now, from, svc);
+            return;
+        }
+        if !self.log.config().contains(&from) || svc.view < self.view {
             return;
         }
         if svc.view == self.view {
@@ -168,6 +169,33 @@ impl Gcs {
     fn view_used_before_restart(&self) -> bool {
         self.restart_view
             .is_some_and(|restart_view| self.view <= restart_view)
+    }
+
+    /// A member whose log is empty may already be in the configuration (its join was
+    /// appended, and it crashed before persisting anything). It cannot count votes, but
+    /// members that list it may need its vote: it echoes a vote to its sender, and
+    /// answers a committed view change with `DoViewChange` (an empty log) to its sender,
+    /// once per view, after persisting the view. It never acknowledged anything, so its
+    /// empty log is the truth, and the receiver counts it only if its configuration
+    /// names this member.
+    fn on_start_view_change_while_joining(
+        &mut self,
+        now: Time,
+        from: MemberId,
+        svc: StartViewChange,
+    ) {
+        if !self.log.config().is_empty() || svc.view <= self.view {
+            return;
+        }
+        if !svc.committed {
+            let vote = self.start_view_change_message(svc.view, false);
+            self.send(now, from, vote);
+            return;
+        }
+        self.view = svc.view;
+        self.persist_meta();
+        let dvc = self.own_do_view_change();
+        self.send(now, from, Message::DoViewChange(dvc));
     }
 
     /// Moves to `view`: persists it, announces it and sends `DoViewChange`.
@@ -355,7 +383,10 @@ impl Gcs {
                 self.truncate_log(fetch.last_seqno);
             }
             self.view_change.fetch = None;
-            self.finish_view_change(now);
+            // Choose again: the adopted log may name a larger configuration, whose
+            // majority includes `DoViewChange` messages that arrived during the fetch,
+            // and one of them may report a better log still.
+            self.try_complete_view_change(now);
         } else if !chunk.entries.is_empty() {
             let request = LogRequest {
                 incarnation: self.incarnation,
@@ -381,6 +412,12 @@ impl Gcs {
                 .started_at
                 .plus(self.config.view_change_timeout)
         {
+            // The group may have moved on without us (and removed us): whoever is
+            // sequencer now answers a join request with `StartView` (or adds us back).
+            if now >= self.join_requested.plus(self.config.view_change_timeout) {
+                self.join_requested = now;
+                self.ask_to_rejoin();
+            }
             self.vote_for_view(now, self.view.next());
             return;
         }

@@ -4,3 +4,8 @@
 //! conserved total, read/write mixes over uniform, zipfian or hot-set key choice), closed
 //! and open loop drivers that measure latency from the intended start time, hdrhistogram
 //! recording, and reports (tables, `.hgrm`, JSON, SVG plots) of DESIGN.md section 14.
+//!
+//! Built so far: [`baseline`], the loopback TCP round trip and streaming throughput that
+//! every group result is printed beside.
+
+pub mod baseline;

@@ -4,14 +4,17 @@
 //!   serving RESP clients through [`resp`].
 //! - [`cluster`]: a local N-member group with one command (`tutti cluster`).
 //! - [`status`]: a member's tables, asked over RESP (`tutti status`).
-//! - [`load`]: proposals at a fixed rate from several members, with latency
-//!   percentiles (`tutti load`), also used by the multi-process tests.
+//! - [`load`]: proposals at a fixed rate (or a fixed window in flight) through several
+//!   members, with latency percentiles beside the loopback baseline (`tutti load`),
+//!   also used by the multi-process tests.
 //! - [`client`]: the small blocking RESP client the last three use.
 //! - [`vopr`]: the deterministic simulator over many seeds (`tutti vopr`).
+//! - [`bench_cmd`]: the benchmark subcommands (`tutti bench baseline`).
 //!
 //! It builds on `tutti_engine::group` (the group core); it must never reach into the
 //! protocol cores itself.
 
+pub mod bench_cmd;
 pub mod client;
 pub mod cluster;
 pub mod config;

@@ -24,6 +24,8 @@ enum Command {
     Status(tutti::status::StatusArgs),
     /// Propose messages at a fixed rate through several members and report latencies.
     Load(tutti::load::LoadArgs),
+    /// Benchmarks: `baseline` (loopback TCP round trip and throughput).
+    Bench(tutti::bench_cmd::BenchArgs),
     /// Run the deterministic simulator over many seeds and check the protocol's properties.
     Vopr(tutti::vopr::VoprArgs),
 }
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Cluster(args) => exit_code(tutti::cluster::run(&args)),
         Command::Status(args) => exit_code(tutti::status::run(&args)),
         Command::Load(args) => exit_code(tutti::load::run(&args)),
+        Command::Bench(args) => exit_code(tutti::bench_cmd::run(&args)),
         Command::Vopr(args) => tutti::vopr::run(&args),
     }
 }

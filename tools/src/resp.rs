@@ -1,12 +1,15 @@
 //! The RESP client port: RESP2 over TCP on a session thread (a monoio runtime), with
 //! PING, ECHO, HELLO, QUIT, COMMAND and the GROUP admin and diagnostic commands.
 //!
-//! A connection reads whatever the client sent, decodes every complete command
-//! (`redis-protocol`), runs them in order and writes all their replies in one write, so
-//! a pipelining client gets many `GROUP PROPOSE` in flight at once: each is handed to
-//! the group core at once, and the replies are written in command order as deliveries
-//! come in. Bad input gets an error reply; input that is not RESP closes that
-//! connection with a logged reason. Nothing a client sends can make the server panic.
+//! A connection has two tasks. The reader reads whatever the client sent, decodes every
+//! complete command (`redis-protocol`), runs them in order and hands their replies, as
+//! one batch, to the writer; it goes on reading while earlier proposals are still being
+//! ordered, so a pipelining client keeps many `GROUP PROPOSE` in flight at once (the
+//! group core batches them) instead of one read's worth per round trip. The writer
+//! awaits each batch's replies in command order, as deliveries come in, and writes the
+//! batch in one write. At most `REPLY_BATCHES_MAX` batches wait for the writer; then the
+//! reader stops reading and TCP pushes back on the client. Bad input gets an error
+//! reply; input that is not RESP closes that connection with a logged reason. Nothing a client sends can make the server panic.
 //!
 //! | command | reply |
 //! |---|---|
@@ -27,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf, Splitable};
 use monoio::net::{TcpListener, TcpStream};
 use redis_protocol::resp2::decode::decode_bytes_mut;
 use redis_protocol::resp2::encode::extend_encode;
@@ -40,6 +43,9 @@ const QUERY_BYTES_MAX: usize = 64 * 1024 * 1024;
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// Commands run per batch before their replies are written.
 const PIPELINE_COMMANDS_MAX: usize = 4096;
+/// Reply batches one connection may have read and not yet written; beyond it the
+/// connection stops reading until the writer catches up.
+const REPLY_BATCHES_MAX: usize = 16;
 /// Longest a `GROUP PROPOSE` reply waits for the delivery.
 const PROPOSE_REPLY_WAIT: Duration = Duration::from_secs(30);
 /// Accept backlog of the client listener.
@@ -109,43 +115,40 @@ fn bulk(text: impl Into<Bytes>) -> BytesFrame {
 }
 
 /// Serves one connection; returns why it ended abnormally, if it did.
-async fn serve_connection(mut stream: TcpStream, group: &GroupHandle) -> Option<String> {
+async fn serve_connection(stream: TcpStream, group: &GroupHandle) -> Option<String> {
     let _ = stream.set_nodelay(true);
+    let (reader, writer) = stream.into_split();
+    let (batches, pending) = flume::bounded(REPLY_BATCHES_MAX);
+    let writing = monoio::spawn(write_replies(writer, pending));
+    // The reader drops its end of the queue when it stops; the writer then writes what is
+    // left and ends, and the socket closes when both halves are gone.
+    let read_outcome = read_commands(reader, group, batches).await;
+    let write_outcome = writing.await;
+    read_outcome.or(write_outcome)
+}
+
+/// Reads and runs commands, handing each batch of replies to the writer.
+async fn read_commands(
+    mut reader: OwnedReadHalf<TcpStream>,
+    group: &GroupHandle,
+    batches: flume::Sender<Vec<Reply>>,
+) -> Option<String> {
     let mut input = BytesMut::with_capacity(READ_BUFFER_BYTES);
-    let mut output = BytesMut::new();
     loop {
         let (replies, close) = run_commands(&mut input, group);
-        for reply in replies {
-            let frame = match reply {
-                Reply::Now(frame) => frame,
-                Reply::Delivery(ticket) => {
-                    match monoio::time::timeout(PROPOSE_REPLY_WAIT, ticket.delivered()).await {
-                        Ok(Ok(seqno)) => {
-                            BytesFrame::Integer(i64::try_from(seqno).unwrap_or(i64::MAX))
-                        }
-                        Ok(Err(failure)) => error(format!("ERR {failure}")),
-                        Err(_) => error(format!(
-                        "ERR not delivered within {PROPOSE_REPLY_WAIT:?}; the outcome is unknown"
-                    )),
-                    }
-                }
-            };
-            if let Err(failure) = extend_encode(&mut output, &frame, false) {
-                return Some(format!("cannot encode a reply: {failure}"));
-            }
-        }
-        if !output.is_empty() {
-            let (written, buffer) = stream.write_all(output).await;
-            output = buffer;
-            output.clear();
-            if let Err(failure) = written {
-                return Some(format!("writing failed: {failure}"));
-            }
+        // A full batch may leave complete commands in the input: run them before reading.
+        let more = replies.len() == PIPELINE_COMMANDS_MAX;
+        if !replies.is_empty() && batches.send_async(replies).await.is_err() {
+            // The writer ended (the client is gone); it says why.
+            return None;
         }
         match close {
             Some(Close::Quit) => return None,
             Some(Close::ProtocolError(reason)) => return Some(reason),
             None => {}
+        }
+        if more {
+            continue;
         }
         if input.len() > QUERY_BYTES_MAX {
             return Some(format!(
@@ -156,7 +159,7 @@ async fn serve_connection(mut stream: TcpStream, group: &GroupHandle) -> Option<
             input.reserve(READ_BUFFER_BYTES);
         }
         let (len, capacity) = (input.len(), input.capacity());
-        let (read, slice) = stream
+        let (read, slice) = reader
             .read(monoio::buf::IoBufMut::slice_mut(input, len..capacity))
             .await;
         input = slice.into_inner();
@@ -165,6 +168,43 @@ async fn serve_connection(mut stream: TcpStream, group: &GroupHandle) -> Option<
             Ok(_) => {}
             Err(failure) => return Some(format!("reading failed: {failure}")),
         }
+    }
+}
+
+/// Writes every batch of replies, in order, one write per batch.
+async fn write_replies(
+    mut writer: OwnedWriteHalf<TcpStream>,
+    pending: flume::Receiver<Vec<Reply>>,
+) -> Option<String> {
+    let mut output = BytesMut::new();
+    while let Ok(replies) = pending.recv_async().await {
+        for reply in replies {
+            let frame = match reply {
+                Reply::Now(frame) => frame,
+                Reply::Delivery(ticket) => delivery_reply(ticket).await,
+            };
+            if let Err(failure) = extend_encode(&mut output, &frame, false) {
+                return Some(format!("cannot encode a reply: {failure}"));
+            }
+        }
+        let (written, buffer) = writer.write_all(output).await;
+        output = buffer;
+        output.clear();
+        if let Err(failure) = written {
+            return Some(format!("writing failed: {failure}"));
+        }
+    }
+    None
+}
+
+/// The reply to a `GROUP PROPOSE`: its seqno once delivered here, or why not.
+async fn delivery_reply(ticket: ProposalTicket) -> BytesFrame {
+    match monoio::time::timeout(PROPOSE_REPLY_WAIT, ticket.delivered()).await {
+        Ok(Ok(seqno)) => BytesFrame::Integer(i64::try_from(seqno).unwrap_or(i64::MAX)),
+        Ok(Err(failure)) => error(format!("ERR {failure}")),
+        Err(_) => error(format!(
+            "ERR not delivered within {PROPOSE_REPLY_WAIT:?}; the outcome is unknown"
+        )),
     }
 }
 

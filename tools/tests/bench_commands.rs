@@ -1,0 +1,140 @@
+//! The benchmark faces against real processes: a deep RESP pipeline is answered in full
+//! and in order, `tutti load` in both modes reports what it measured beside the loopback
+//! baseline, and `tutti bench baseline` writes its table and JSON.
+
+mod support;
+
+use std::process::Command;
+use std::sync::Mutex;
+
+use redis_protocol::resp2::types::OwnedFrame;
+use support::Group;
+
+/// More commands than the server runs per batch (`PIPELINE_COMMANDS_MAX`, 4096) in one
+/// write that fits one read (about 62 KB, under the server's 64 KiB read buffer): the
+/// complete commands left after the first batch must be run without waiting for more
+/// input, or the client waits for their replies forever.
+const PINGS: usize = 4400;
+const PROPOSALS: usize = 20;
+
+/// These tests run one at a time: the members' ports are picked free and bound a moment
+/// later, and a loopback baseline binding an ephemeral port in between could take one.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[test]
+fn a_pipeline_longer_than_one_batch_is_answered_in_full_and_in_order() {
+    let _serial = one_at_a_time();
+    let group = Group::start_all(1, &[]);
+    let mut client = group.members[0].client();
+    let ping: &[&[u8]] = &[b"PING"];
+    let propose: &[&[u8]] = &[b"GROUP", b"PROPOSE", b"pipelined"];
+    let quit: &[&[u8]] = &[b"QUIT"];
+    let mut commands = vec![ping; PINGS];
+    commands.extend(std::iter::repeat_n(propose, PROPOSALS));
+    commands.push(quit);
+    client.send(&commands).expect("pipeline written");
+    for index in 0..PINGS {
+        let reply = client.read_reply().expect("a PING reply");
+        assert_eq!(
+            reply,
+            OwnedFrame::SimpleString(b"PONG".to_vec()),
+            "reply {index}"
+        );
+    }
+    let mut last = 0;
+    for index in 0..PROPOSALS {
+        match client.read_reply().expect("a PROPOSE reply") {
+            OwnedFrame::Integer(seqno) => {
+                let seqno = u64::try_from(seqno).expect("positive seqno");
+                assert!(seqno > last, "proposal {index}: seqno {seqno} after {last}");
+                last = seqno;
+            }
+            other => panic!("proposal {index}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        client.read_reply().expect("the QUIT reply"),
+        OwnedFrame::SimpleString(b"OK".to_vec())
+    );
+    assert!(client.read_reply().is_err(), "the server closes after QUIT");
+}
+
+#[test]
+fn load_reports_both_modes_beside_the_baseline() {
+    let _serial = one_at_a_time();
+    let group = Group::start_all(3, &["--log-sync", "none"]);
+    group.wait_all_online();
+    let addrs: Vec<String> = group.members.iter().map(|m| m.client.to_string()).collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (mode, value) in [("--rate", "300"), ("--window", "16")] {
+        let json = dir.path().join("load.json");
+        let output = Command::new(env!("CARGO_BIN_EXE_tutti"))
+            .args(["load", "--addrs", &addrs.join(","), mode, value])
+            .args(["--duration", "1s", "--baseline", "--json"])
+            .arg(&json)
+            .output()
+            .expect("tutti load runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{mode}: {stdout}");
+        assert!(
+            stdout.contains("latency / loopback round trip p50"),
+            "{stdout}"
+        );
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).expect("json written"))
+                .expect("valid json");
+        let delivered = report["delivered"].as_u64().expect("delivered");
+        assert!(delivered > 0, "{report}");
+        assert_eq!(report["errors"].as_u64(), Some(0), "{report}");
+        assert!(
+            report["latency_us"]["p50"].as_u64().expect("p50") > 0,
+            "{report}"
+        );
+        let rtt = report["baseline_round_trip"]["p50_us"]
+            .as_f64()
+            .expect("baseline");
+        assert!(rtt > 0.0, "{report}");
+        // The paced baseline belongs to the open loop only.
+        assert_eq!(
+            report["baseline_round_trip_paced"].is_null(),
+            mode == "--window",
+            "{report}"
+        );
+    }
+}
+
+#[test]
+fn bench_baseline_prints_a_table_and_writes_json() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let json = dir.path().join("baseline.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_tutti"))
+        .args(["bench", "baseline", "--round-trips", "2000"])
+        .args(["--stream-duration", "200ms", "--json"])
+        .arg(&json)
+        .output()
+        .expect("tutti bench baseline runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("round trip") && stdout.contains("streaming"),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json written"))
+            .expect("valid json");
+    assert_eq!(report["round_trip"]["count"].as_u64(), Some(2000));
+    assert!(report["round_trip"]["p50_us"].as_f64().expect("p50") > 0.0);
+    assert!(
+        report["throughput"]["messages_per_second"]
+            .as_f64()
+            .expect("messages/s")
+            > 0.0
+    );
+}

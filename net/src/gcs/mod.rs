@@ -60,12 +60,8 @@
 //!   names; a better log reported meanwhile is fetched too.
 //! - A member told it is not in the configuration (its join was lost in a view change,
 //!   or it was expelled while away) asks to join again with its id and log, as Group
-//!   Replication's auto-rejoin does. A notice of a view older than the receiver's is
-//!   ignored: its sender is behind (a follower that has not received the join, or a
-//!   sequencer cut off from the majority that moved on), and nobody answers a member
-//!   that is ahead of them. A removed member that is ahead asks to join again once its
-//!   view change times out; once it is back in the configuration, its votes for a view
-//!   beyond the group's next one move the group up to its view.
+//!   Replication's auto-rejoin does; one that had already entered a newer view than the
+//!   group's goes to ERROR instead.
 //!
 //! Limits of this version, each a deliberate bound:
 //! - The whole log is kept in memory (see `log.rs`): memory grows with the history.

@@ -145,12 +145,7 @@ impl Gcs {
             self.start_view_change(now, svc.view);
             return;
         }
-        // A vote for a view beyond the next one shows that a majority already entered a
-        // view newer than ours (votes are only for the view after the voter's own, and
-        // echoes carry them on): ours is over even if its sequencer still works, as a
-        // sequencer cut off from that majority does until it learns so.
-        let view_passed = svc.view > self.view.next();
-        if self.status == Status::Normal && !view_passed && !self.sequencer_suspected(now) {
+        if self.status == Status::Normal && !self.sequencer_suspected(now) {
             return;
         }
         if svc.view > self.view_change.vote_view {

@@ -295,19 +295,3 @@ fn restarted_member_never_leads_the_view_it_restarted_in() {
     assert!(sequencers.iter().all(|s| *s == sequencers[0]));
     assert!(cluster.member(1).view() > view(1));
 }
-
-#[test]
-fn a_vote_beyond_the_next_view_moves_even_a_working_sequencer() {
-    let mut cluster = Cluster::formed(3);
-    cluster.advance(Duration::from_millis(50));
-    // A vote for the next view does not move the sequencer, which is working...
-    let out = cluster.handle(2, 1, svc(2, false));
-    assert_eq!(out, vec![]);
-    assert_eq!(cluster.member(1).view(), view(1));
-    // ...but a vote for view 3 shows that a majority already entered view 2 without it:
-    // it votes too, and with member 2 that is a majority.
-    let out = cluster.handle(2, 1, svc(3, false));
-    assert_eq!(cluster.member(1).status(), Status::ViewChange);
-    assert_eq!(cluster.member(1).view(), view(3));
-    assert!(sends(&out).contains(&(id(2), svc(3, true))));
-}

@@ -100,6 +100,8 @@ const REGRESSIONS: &[(usize, u64)] = &[
     (3, 3_001_729),
     (7, 7_000_657),
     (7, 7_001_622),
+    (3, 100_190),
+    (3, 200_546),
 ];
 
 /// Seeds that once failed with the harsher options of `TUTTI_SIM_STRESS`.
@@ -114,19 +116,8 @@ const STRESS_REGRESSIONS: &[(usize, u64)] = &[
     (3, 285_000_113),
     (3, 285_000_584),
     (3, 285_000_604),
+    (3, 285_000_508),
 ];
-
-/// Stress seeds that still fail: a liveness problem after healing (the group stays
-/// behind an entry one member delivered before it went to ERROR), not a safety one.
-const STRESS_OPEN: &[(usize, u64)] = &[(3, 285_000_508)];
-
-#[test]
-#[ignore = "open liveness issue under stress; see STRESS_OPEN"]
-fn stress_seeds_still_open() {
-    for &(members, seed) in STRESS_OPEN {
-        run_many_with(&options(members, true), seed..seed + 1);
-    }
-}
 
 #[test]
 fn stress_seeds_that_once_failed() {

@@ -275,14 +275,21 @@ impl Gcs {
         if self.log.config().contains(&from) || newer_prepare {
             return false;
         }
+        // A sender in a newer view than ours belongs to a majority that moved on without
+        // us: a sequencer cut off from it may have removed a member that majority kept
+        // (the removal can never commit), and the sender ignores a notice of an older
+        // view anyway.
+        let sender_not_ahead = msg.view().is_none_or(|view| view <= self.view);
         // A follower answers too (a former member may no longer know the sequencer),
-        // but only when its own configuration is committed and the sender is not ahead
-        // of it: then the sender is not a member whose join it has yet to receive.
+        // but only when its own configuration is committed, it holds every entry it
+        // knows to be committed, and the sender is not ahead of it: then the sender is
+        // not a member whose join it has yet to receive.
         let follower_sure = !self.log.config().is_empty()
             && self.sequencer != Some(from)
             && self.log.config_seqno() <= self.commit_seqno
-            && msg.view().is_some_and(|view| view <= self.view);
-        if !self.is_sequencer() && !follower_sure {
+            && self.commit_known <= self.commit_seqno
+            && msg.view().is_some();
+        if !sender_not_ahead || (!self.is_sequencer() && !follower_sure) {
             return false;
         }
         let notices = &mut self.sequencer_state.not_member_sent;
@@ -304,12 +311,13 @@ impl Gcs {
         true
     }
 
-    /// The sequencer of some view says we are not in its configuration: our join was
-    /// lost in a view change, or we were removed while away. A member that asked to
-    /// leave goes OFFLINE. One that has not promised a newer view than the sender's
-    /// joins again, keeping its log (the sequencer's resending reconciles it like any
-    /// stale log); one that has cannot follow that view any more and goes to ERROR, as
-    /// an expelled member does in Group Replication.
+    /// A member of some view says we are not in its configuration: our join was lost in
+    /// a view change, or we were removed while away. A member that asked to leave goes
+    /// OFFLINE. A notice of a view older than ours is ignored: a majority of our
+    /// configuration entered our view, so its sender is behind and may lack the entry
+    /// that let us in (a sequencer cut off from that majority may even have removed us
+    /// without that removal ever committing). Otherwise the member joins again, keeping
+    /// its log (the sequencer's resending reconciles it like any stale log).
     pub(super) fn on_not_member(&mut self, from: MemberId, notice: NotMember) {
         if self.status == Status::Joining || (self.is_sequencer() && notice.view <= self.view) {
             return;
@@ -318,7 +326,7 @@ impl Gcs {
             return self.stop(MemberState::Offline);
         }
         if notice.view < self.view {
-            return self.stop(MemberState::Error);
+            return;
         }
         let mut seeds: Vec<MemberId> = self.log.config().to_vec();
         seeds.extend_from_slice(self.log.previous_config());

@@ -60,8 +60,12 @@
 //!   names; a better log reported meanwhile is fetched too.
 //! - A member told it is not in the configuration (its join was lost in a view change,
 //!   or it was expelled while away) asks to join again with its id and log, as Group
-//!   Replication's auto-rejoin does; one that had already entered a newer view than the
-//!   group's goes to ERROR instead.
+//!   Replication's auto-rejoin does. A notice of a view older than the receiver's is
+//!   ignored: its sender is behind (a follower that has not received the join, or a
+//!   sequencer cut off from the majority that moved on), and nobody answers a member
+//!   that is ahead of them. A removed member that is ahead asks to join again once its
+//!   view change times out; once it is back in the configuration, its votes for a view
+//!   beyond the group's next one move the group up to its view.
 //!
 //! Limits of this version, each a deliberate bound:
 //! - The whole log is kept in memory (see `log.rs`): memory grows with the history.
@@ -165,6 +169,12 @@ pub struct Gcs {
     /// The view this member restarted in: it never sends `DoViewChange` for it nor
     /// leads it (before the crash it may have done both).
     restart_view: Option<ViewId>,
+    /// The member this one backs as sequencer of a view: the one it sent
+    /// `DoViewChange` to, or the one whose `StartView` it followed. A member backs one
+    /// sequencer per view, and counts itself toward leading a view only if it backs no
+    /// other: its `DoViewChange` is its vote, and a member in both majorities of two
+    /// overlapping configurations must not vote for two sequencers of the same view.
+    backed: Option<(ViewId, MemberId)>,
     /// Whether this member asked to leave.
     leaving: bool,
     /// Whether this member was told it is not a member and asks to join again (while
@@ -216,6 +226,7 @@ impl Gcs {
             incarnations: HashMap::new(),
             seeds: Vec::new(),
             restart_view: None,
+            backed: None,
             leaving: false,
             rejoining: false,
             join_requested: now,

@@ -52,6 +52,7 @@ impl Gcs {
     pub(super) fn become_normal(&mut self, now: Time, sequencer: super::MemberId) {
         self.status = Status::Normal;
         self.sequencer = Some(sequencer);
+        self.backed = Some((self.view, sequencer));
         self.last_normal_view = self.view;
         self.persist_meta();
         self.acks.clear();

@@ -145,7 +145,12 @@ impl Gcs {
             self.start_view_change(now, svc.view);
             return;
         }
-        if self.status == Status::Normal && !self.sequencer_suspected(now) {
+        // A vote for a view beyond the next one shows that a majority already entered a
+        // view newer than ours (votes are only for the view after the voter's own, and
+        // echoes carry them on): ours is over even if its sequencer still works, as a
+        // sequencer cut off from that majority does until it learns so.
+        let view_passed = svc.view > self.view.next();
+        if self.status == Status::Normal && !view_passed && !self.sequencer_suspected(now) {
             return;
         }
         if svc.view > self.view_change.vote_view {
@@ -225,12 +230,19 @@ impl Gcs {
         if self.amnesiac || self.view_used_before_restart() {
             return;
         }
-        let Some(target) = sequencer_of(self.view, self.log.config()) else {
+        // Once this member backs a sequencer for the view, its vote stays there even if
+        // its log (fetched as a candidate) names another.
+        let target = match self.backed {
+            Some((view, backed)) if view == self.view => Some(backed),
+            _ => sequencer_of(self.view, self.log.config()),
+        };
+        let Some(target) = target else {
             return;
         };
         if target == self.me {
             self.try_complete_view_change(now);
         } else {
+            self.backed = Some((self.view, target));
             let dvc = self.own_do_view_change();
             self.send(now, target, Message::DoViewChange(dvc));
         }
@@ -264,6 +276,7 @@ impl Gcs {
         if self.status != Status::ViewChange
             || self.view_change.fetch.is_some()
             || self.view_used_before_restart()
+            || self.backs_another()
         {
             return;
         }
@@ -308,11 +321,19 @@ impl Gcs {
         self.send(now, fetch.from, Message::LogRequest(request));
     }
 
+    /// Whether this member backs another member as sequencer of the current view (it
+    /// sent it `DoViewChange`, or followed its `StartView`): then it never leads it.
+    fn backs_another(&self) -> bool {
+        self.backed
+            .is_some_and(|(view, backed)| view == self.view && backed != self.me)
+    }
+
     /// Becomes sequencer if the adopted log's configuration names this member for the
-    /// view and a majority of that configuration sent `DoViewChange`.
+    /// view, a majority of that configuration sent `DoViewChange`, and this member did
+    /// not send its own `DoViewChange` for the view to another member.
     fn finish_view_change(&mut self, now: Time) {
         let config = self.log.config();
-        if sequencer_of(self.view, config) != Some(self.me) {
+        if self.backs_another() || sequencer_of(self.view, config) != Some(self.me) {
             return;
         }
         let voters = self
@@ -423,7 +444,9 @@ impl Gcs {
         }
         if self.view_change.fetch.is_some() {
             self.request_log(now);
-        } else if sequencer_of(self.view, self.log.config()) != Some(self.me) {
+        } else if self.backs_another()
+            || sequencer_of(self.view, self.log.config()) != Some(self.me)
+        {
             self.send_do_view_change(now);
         }
     }

@@ -328,3 +328,33 @@ fn amnesiac_member_neither_votes_nor_acknowledges_until_caught_up() {
     );
     assert!(cluster.member(1).delivered_seqno() >= Seqno(4));
 }
+
+#[test]
+fn a_not_member_notice_of_an_older_view_is_ignored() {
+    let mut cluster = Cluster::formed(3);
+    // A majority moved member 3 to view 2.
+    let committed = Message::StartViewChange(crate::gcs::StartViewChange {
+        incarnation: Incarnation(1),
+        view: view(2),
+        committed: true,
+    });
+    cluster.handle(2, 3, committed);
+    assert_eq!(cluster.member(3).view(), view(2));
+    let notice = |view_number| {
+        Message::NotMember(crate::gcs::NotMember {
+            incarnation: Incarnation(1),
+            view: view(view_number),
+        })
+    };
+    // A member still in view 1 is behind: its notice neither stops nor moves member 3.
+    let out = cluster.handle(1, 3, notice(1));
+    assert_eq!(out, vec![]);
+    assert_eq!(cluster.member(3).status(), Status::ViewChange);
+    assert_eq!(cluster.member(3).own_state(), MemberState::Online);
+    // A notice of its own view makes it ask to join again, still between views.
+    let out = cluster.handle(1, 3, notice(2));
+    assert!(sends(&out)
+        .iter()
+        .any(|(_, msg)| matches!(msg, Message::JoinRequest(_))));
+    assert_eq!(cluster.member(3).status(), Status::ViewChange);
+}

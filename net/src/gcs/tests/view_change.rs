@@ -295,3 +295,68 @@ fn restarted_member_never_leads_the_view_it_restarted_in() {
     assert!(sequencers.iter().all(|s| *s == sequencers[0]));
     assert!(cluster.member(1).view() > view(1));
 }
+
+#[test]
+fn a_vote_beyond_the_next_view_moves_even_a_working_sequencer() {
+    let mut cluster = Cluster::formed(3);
+    cluster.advance(Duration::from_millis(50));
+    // A vote for the next view does not move the sequencer, which is working...
+    let out = cluster.handle(2, 1, svc(2, false));
+    assert_eq!(out, vec![]);
+    assert_eq!(cluster.member(1).view(), view(1));
+    // ...but a vote for view 3 shows that a majority already entered view 2 without it:
+    // it votes too, and with member 2 that is a majority.
+    let out = cluster.handle(2, 1, svc(3, false));
+    assert_eq!(cluster.member(1).status(), Status::ViewChange);
+    assert_eq!(cluster.member(1).view(), view(3));
+    assert!(sends(&out).contains(&(id(2), svc(3, true))));
+}
+
+#[test]
+fn a_member_that_sent_do_view_change_to_another_never_leads_that_view() {
+    // Member b is the sequencer of view 2 under [1, b, c], member c under [1, c]: the
+    // configuration after an uncommitted expel of b that only member 1 holds.
+    let (b, c) = (2..100)
+        .flat_map(|b| (b + 1..100).map(move |c| (b, c)))
+        .find(|(b, c)| {
+            sequencer_of(view(2), &[id(1), id(*b), id(*c)]) == Some(id(*b))
+                && sequencer_of(view(2), &[id(1), id(*c)]) == Some(id(*c))
+        })
+        .expect("some ids split view 2");
+    let mut cluster = Cluster::formed_with(&[1, b, c]);
+    // Member c enters view 2 and sends its DoViewChange to b, which its log names.
+    let out = cluster.handle(2, 3, svc(2, true));
+    assert!(sends(&out)
+        .iter()
+        .any(|(to, msg)| *to == id(b) && matches!(msg, Message::DoViewChange(_))));
+    // Member 1, whose log ends with the expel of b, names c and sends it its
+    // DoViewChange. With its own vote, c would hold a majority of [1, c] after fetching
+    // that log, while b holds c's vote and its own, a majority of [1, b, c]: two
+    // sequencers of view 2. Having voted for b, c neither fetches nor leads.
+    let last = cluster.member(3).last_seqno();
+    let commit = cluster.member(1).commit_seqno();
+    let dvc = Message::DoViewChange(DoViewChange {
+        incarnation: Incarnation(1),
+        view: view(2),
+        last_view: view(1),
+        last_seqno: last.next(),
+        commit_seqno: commit,
+    });
+    let out = cluster.handle(1, 3, dvc);
+    assert!(sends(&out)
+        .iter()
+        .all(|(_, msg)| !matches!(msg, Message::LogRequest(_) | Message::StartView(_))));
+    assert_eq!(cluster.member(3).status(), Status::ViewChange);
+    // Its retries still go to b only.
+    cluster.cut.insert(id(1));
+    cluster.now = Time(cluster.now.0 + 60_000);
+    let now = cluster.now;
+    cluster.member(3).on_timeout(now);
+    let out: Vec<Command> = cluster.member(3).drain_commands().collect();
+    let dvcs: Vec<_> = sends(&out)
+        .into_iter()
+        .filter(|(_, msg)| matches!(msg, Message::DoViewChange(_)))
+        .map(|(to, _)| to)
+        .collect();
+    assert!(dvcs.iter().all(|to| *to == id(b)));
+}

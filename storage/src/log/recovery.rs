@@ -98,8 +98,9 @@ fn find_valid_record(bytes: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-/// Whether the file at `path` holds any record that verifies, wherever it is.
-fn file_has_valid_record(path: &Path) -> Result<bool, LogError> {
+/// Opens a segment file for reading and writing (recovery may zero a torn tail) and
+/// returns it with its length.
+fn open_segment_file(path: &Path) -> Result<(File, u64), LogError> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -109,6 +110,12 @@ fn file_has_valid_record(path: &Path) -> Result<bool, LogError> {
         .metadata()
         .map_err(io_error("reading size of", path))?
         .len();
+    Ok((file, len))
+}
+
+/// Whether the file at `path` holds any record that verifies, wherever it is.
+fn file_has_valid_record(path: &Path) -> Result<bool, LogError> {
+    let (file, len) = open_segment_file(path)?;
     if len < RECORD_HEADER_SIZE as u64 {
         return Ok(false);
     }
@@ -119,15 +126,7 @@ fn file_has_valid_record(path: &Path) -> Result<bool, LogError> {
 
 /// Opens and maps a segment file and checks its header, or says why the header is bad.
 fn open_segment(path: &Path, named: Seqno) -> Result<Result<Opened, &'static str>, LogError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(io_error("opening segment", path))?;
-    let len = file
-        .metadata()
-        .map_err(io_error("reading size of", path))?
-        .len();
+    let (file, len) = open_segment_file(path)?;
     if len < SEGMENT_HEADER_SIZE as u64 {
         return Ok(Err("segment file shorter than its header"));
     }

@@ -263,19 +263,7 @@ fn minority_goes_to_error_after_unreachable_majority_timeout() {
 #[test]
 fn amnesiac_member_neither_votes_nor_acknowledges_until_caught_up() {
     let mut cluster = Cluster::formed(3);
-    let log = cluster
-        .member(3)
-        .log
-        .slice(Seqno(1), usize::MAX, usize::MAX);
-    let restored = crate::gcs::RestoredState {
-        meta: PersistentMeta {
-            incarnation: Incarnation(1),
-            view: view(1),
-            last_normal_view: view(1),
-        },
-        log,
-        seeds: vec![id(1), id(2)],
-    };
+    let restored = cluster.restored_in_view_1(3, vec![id(1), id(2)]);
     let mut amnesiac_config = config(3);
     amnesiac_config.durable_acks = false;
     cluster.members[2] = Gcs::restart(amnesiac_config, restored, cluster.now);

@@ -12,7 +12,10 @@ mod view_change;
 use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
-use super::{Command, Gcs, GcsConfig, MemberId, Message, Seqno, Time, ViewId};
+use super::{
+    Command, Gcs, GcsConfig, Incarnation, MemberId, Message, PersistentMeta, RestoredState, Seqno,
+    Time, ViewId,
+};
 
 pub(super) const GROUP: u128 = 0x7u128;
 
@@ -74,6 +77,21 @@ impl Cluster {
     pub(super) fn member(&mut self, n: u128) -> &mut Gcs {
         let index = usize::try_from(n - 1).expect("small id");
         &mut self.members[index]
+    }
+
+    /// What member `n` would find on its disk after a crash in view 1 of incarnation 1:
+    /// its whole log, to restart from with `seeds`.
+    pub(super) fn restored_in_view_1(&mut self, n: u128, seeds: Vec<MemberId>) -> RestoredState {
+        let log = self.member(n).log.slice(Seqno(1), usize::MAX, usize::MAX);
+        RestoredState {
+            meta: PersistentMeta {
+                incarnation: Incarnation(1),
+                view: view(1),
+                last_normal_view: view(1),
+            },
+            log,
+            seeds,
+        }
     }
 
     /// Executes the commands of member `n` (sends, persistence), dropping the rest.

@@ -254,19 +254,7 @@ fn restarted_member_never_leads_the_view_it_restarted_in() {
     let mut cluster = Cluster::formed(3);
     // The sequencer of view 1 crashes and restarts from its durable state: it may have
     // ordered entries in view 1 that its disk lost, so it must not lead view 1 again.
-    let log = cluster
-        .member(1)
-        .log
-        .slice(Seqno(1), usize::MAX, usize::MAX);
-    let restored = crate::gcs::RestoredState {
-        meta: PersistentMeta {
-            incarnation: Incarnation(1),
-            view: view(1),
-            last_normal_view: view(1),
-        },
-        log,
-        seeds: vec![id(2), id(3)],
-    };
+    let restored = cluster.restored_in_view_1(1, vec![id(2), id(3)]);
     cluster.members[0] = crate::gcs::Gcs::restart(super::config(1), restored, cluster.now);
     cluster.member(1).drain_commands().for_each(drop);
     assert_eq!(cluster.member(1).status(), Status::ViewChange);

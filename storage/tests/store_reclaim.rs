@@ -208,33 +208,40 @@ fn reclaim_racing_with_installs_and_reads_loses_no_install() {
     let watermark = AtomicU64::new(0);
     let installing = AtomicBool::new(true);
     let removed = AtomicU64::new(0);
+    // Installers start only once the reclaimer runs, so the race happens on a busy machine too.
+    let started = std::sync::Barrier::new(3);
+    let install_until_done = || loop {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        let Some((key, value)) = history.get(index) else {
+            break;
+        };
+        let seqno = Seqno(index as u64 + 1);
+        store.install(key, seqno, value.as_deref().map(Value::from));
+        let mut finished = finished.lock();
+        let (mark, done) = &mut *finished;
+        done[seqno.0 as usize] = true;
+        while done.get(mark.next().0 as usize) == Some(&true) {
+            *mark = mark.next();
+        }
+        watermark.store(mark.0, Ordering::Release);
+        drop(finished);
+        // Pause now and then, so reclaim catches up with the watermark and
+        // empties keys that the next installs then write again.
+        if index % 128 == 0 {
+            thread::sleep(Duration::from_micros(100));
+        }
+    };
     thread::scope(|scope| {
         let installers: Vec<_> = (0..2)
             .map(|_| {
-                scope.spawn(|| loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((key, value)) = history.get(index) else {
-                        break;
-                    };
-                    let seqno = Seqno(index as u64 + 1);
-                    store.install(key, seqno, value.as_deref().map(Value::from));
-                    let mut finished = finished.lock();
-                    let (mark, done) = &mut *finished;
-                    done[seqno.0 as usize] = true;
-                    while done.get(mark.next().0 as usize) == Some(&true) {
-                        *mark = mark.next();
-                    }
-                    watermark.store(mark.0, Ordering::Release);
-                    drop(finished);
-                    // Pause now and then, so reclaim catches up with the watermark and
-                    // empties keys that the next installs then write again.
-                    if index % 128 == 0 {
-                        thread::sleep(Duration::from_micros(100));
-                    }
+                scope.spawn(|| {
+                    started.wait();
+                    install_until_done();
                 })
             })
             .collect();
         scope.spawn(|| {
+            started.wait();
             while installing.load(Ordering::Acquire) {
                 let horizon = snapshots.horizon(Seqno(watermark.load(Ordering::Acquire)));
                 let cursor = store.reclaim(horizon);

@@ -6,6 +6,8 @@
 //! recording, and reports (tables, `.hgrm`, JSON, SVG plots) of DESIGN.md section 14.
 //!
 //! Built so far: [`baseline`], the loopback TCP round trip and streaming throughput that
-//! every group result is printed beside.
+//! every group result is printed beside, and [`hot_key`], many clients incrementing one
+//! counter through an in-process group, with local chaining on and off.
 
 pub mod baseline;
+pub mod hot_key;

@@ -14,6 +14,11 @@
 //! monoio group core thread with the peer transport, the log and the metadata, and
 //! offers other threads a `GroupHandle` (propose, members and connection tables, leave).
 
+pub mod applier;
 pub mod certifier;
 pub mod group;
+pub mod local;
+pub mod member;
+pub mod replica;
 pub mod sim;
+pub mod txn;

@@ -22,7 +22,14 @@
 //! member_expel_timeout = "5s"
 //! unreachable_majority_timeout = "0"                   # 0 = wait forever
 //! member_weight = 50                                   # 0..=100
+//! single_primary_mode = false                          # true is refused until single-primary mode exists
+//! autocommit_retries = 3                               # runs of a conflicted command after the first
+//! transaction_size_limit = 1024000                     # bytes of keys and values per transaction
+//! applier_workers = 2                                  # parallel appliers (key-sharded)
 //! ```
+//!
+//! `local_chaining = false` (default true) is for measurements only: a command then
+//! never reads this member's in-flight writes, so every local conflict aborts.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,7 +37,12 @@ use std::time::Duration;
 
 use clap::Args;
 use serde::Deserialize;
+use tutti_engine::applier::constants::APPLIER_WORKERS_MAX;
+use tutti_engine::applier::ApplierOptions;
 use tutti_engine::group::{parse_uuid, GroupOptions, MEMBER_WEIGHT_DEFAULT};
+use tutti_engine::member::{
+    MemberOptions, AUTOCOMMIT_RETRIES_DEFAULT, TRANSACTION_SIZE_LIMIT_DEFAULT,
+};
 use tutti_net::transport::IoBackend;
 use tutti_storage::log::SyncPolicy;
 
@@ -127,6 +139,21 @@ pub struct RawConfig {
     /// Member weight, 0..=100.
     #[arg(long)]
     pub member_weight: Option<u8>,
+    /// Single-primary mode (refused: only multi-primary mode exists so far).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub single_primary_mode: Option<bool>,
+    /// Runs of a conflicted command after the first, before `-CONFLICT`.
+    #[arg(long)]
+    pub autocommit_retries: Option<u32>,
+    /// Largest transaction, in bytes of keys and values.
+    #[arg(long)]
+    pub transaction_size_limit: Option<usize>,
+    /// Parallel applier workers.
+    #[arg(long)]
+    pub applier_workers: Option<usize>,
+    /// Commands chain to this member's in-flight writes (false: for measurements only).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub local_chaining: Option<bool>,
 }
 
 impl RawConfig {
@@ -162,6 +189,11 @@ impl RawConfig {
                 .unreachable_majority_timeout
                 .or(self.unreachable_majority_timeout),
             member_weight: flags.member_weight.or(self.member_weight),
+            single_primary_mode: flags.single_primary_mode.or(self.single_primary_mode),
+            autocommit_retries: flags.autocommit_retries.or(self.autocommit_retries),
+            transaction_size_limit: flags.transaction_size_limit.or(self.transaction_size_limit),
+            applier_workers: flags.applier_workers.or(self.applier_workers),
+            local_chaining: flags.local_chaining.or(self.local_chaining),
         }
     }
 }
@@ -175,6 +207,14 @@ pub struct ServerConfig {
     pub client_address: SocketAddr,
     /// Reserved for the metrics endpoint; nothing listens there yet.
     pub metrics_address: Option<SocketAddr>,
+    /// Runs of a conflicted command after the first.
+    pub autocommit_retries: u32,
+    /// Largest transaction, in bytes of keys and values.
+    pub transaction_size_limit: usize,
+    /// Parallel applier workers.
+    pub applier_workers: usize,
+    /// Commands chain to this member's in-flight writes.
+    pub local_chaining: bool,
 }
 
 fn address(option: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
@@ -285,11 +325,54 @@ impl ServerConfig {
             });
         }
         group.member_weight = weight;
+        if raw.single_primary_mode == Some(true) {
+            return Err(ConfigError::Invalid {
+                option: "single_primary_mode",
+                value: "true".to_owned(),
+                allowed: "false: single-primary mode is not built yet; every member accepts writes (multi-primary)".to_owned(),
+            });
+        }
+        let transaction_size_limit = raw
+            .transaction_size_limit
+            .unwrap_or(TRANSACTION_SIZE_LIMIT_DEFAULT);
+        if transaction_size_limit == 0 || transaction_size_limit > TRANSACTION_SIZE_LIMIT_DEFAULT {
+            return Err(ConfigError::Invalid {
+                option: "transaction_size_limit",
+                value: transaction_size_limit.to_string(),
+                allowed: format!(
+                    "from 1 to {TRANSACTION_SIZE_LIMIT_DEFAULT} bytes (the group's proposal limit)"
+                ),
+            });
+        }
+        let applier_workers = raw
+            .applier_workers
+            .unwrap_or(ApplierOptions::default().workers);
+        if !(1..=APPLIER_WORKERS_MAX).contains(&applier_workers) {
+            return Err(ConfigError::Invalid {
+                option: "applier_workers",
+                value: applier_workers.to_string(),
+                allowed: format!("from 1 to {APPLIER_WORKERS_MAX}"),
+            });
+        }
         Ok(ServerConfig {
             group,
             client_address,
             metrics_address,
+            autocommit_retries: raw.autocommit_retries.unwrap_or(AUTOCOMMIT_RETRIES_DEFAULT),
+            transaction_size_limit,
+            applier_workers,
+            local_chaining: raw.local_chaining.unwrap_or(true),
         })
+    }
+
+    /// The member's options.
+    pub fn member_options(&self) -> MemberOptions {
+        let mut options = MemberOptions::new(self.group.clone());
+        options.autocommit_retries = self.autocommit_retries;
+        options.transaction_size_limit = self.transaction_size_limit;
+        options.applier.workers = self.applier_workers;
+        options.chaining = self.local_chaining;
+        options
     }
 
     fn storage_and_io(
@@ -409,6 +492,18 @@ mod tests {
                 peer_address: Some("0.0.0.0:1".to_owned()),
                 ..raw()
             },
+            RawConfig {
+                single_primary_mode: Some(true),
+                ..raw()
+            },
+            RawConfig {
+                transaction_size_limit: Some(0),
+                ..raw()
+            },
+            RawConfig {
+                applier_workers: Some(0),
+                ..raw()
+            },
         ];
         let options = [
             "member_weight",
@@ -417,6 +512,9 @@ mod tests {
             "heartbeat_interval",
             "group_name",
             "peer_address",
+            "single_primary_mode",
+            "transaction_size_limit",
+            "applier_workers",
         ];
         for (case, option) in cases.into_iter().zip(options) {
             let error = ServerConfig::from_raw(case)

@@ -1,7 +1,7 @@
 //! `tutti server`: one member of a group as a process.
 //!
-//! It checks its configuration (file and flags), starts the group core
-//! (`engine::group`), serves RESP clients on a session thread, and waits for SIGTERM or
+//! It checks its configuration (file and flags), starts the member (`engine::member`:
+//! group core, certifier, appliers), serves RESP clients on a session thread, and waits for SIGTERM or
 //! SIGINT. Then it leaves the group voluntarily (bounded by `LEAVE_WAIT`), stops the
 //! group core and exits 0. An invalid configuration exits 2 before anything starts; a
 //! group core that fails (storage error, port in use) exits 1 with the reason. The
@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use tutti_engine::group::{self, format_uuid, DiscardSink, GroupHandle};
+use tutti_engine::group::{self, format_uuid, GroupHandle};
+use tutti_engine::member::Member;
 use tutti_net::transport::spawn_on_core;
 
 use crate::config::{RawConfig, ServerConfig};
@@ -65,27 +66,28 @@ pub fn run(args: ServerArgs) -> i32 {
             return EXIT_FAILURE;
         }
     };
-    let group = match group::start(config.group.clone(), Box::new(DiscardSink)) {
-        Ok(group) => Arc::new(group),
+    let member = match Member::start(config.member_options()) {
+        Ok(member) => Arc::new(member),
         Err(error) => {
-            tracing::error!("cannot start the group core: {error}");
+            tracing::error!("cannot start the member: {error}");
             eprintln!("tutti server: cannot start: {error}");
             return EXIT_FAILURE;
         }
     };
+    let group = Arc::clone(member.group());
     announce(&config, &group);
-    let session_group = Arc::clone(&group);
+    let session_member = Arc::clone(&member);
     let session = spawn_on_core(
         "tutti-session".to_owned(),
         config.group.io_backend,
         None,
-        move || async move { resp::serve(listener, session_group).await },
+        move || async move { resp::serve(listener, session_member).await },
     );
     if let Err(error) = session {
         tracing::error!(%error, "cannot start the session thread");
         return EXIT_FAILURE;
     }
-    wait_for_stop(&stop, &group)
+    wait_for_stop(&stop, &member)
 }
 
 fn load(args: ServerArgs) -> Result<ServerConfig, crate::config::ConfigError> {
@@ -112,7 +114,8 @@ fn announce(config: &ServerConfig, group: &GroupHandle) {
 }
 
 /// Waits for a signal (then leaves and stops) or for the group core to fail.
-fn wait_for_stop(stop: &AtomicBool, group: &GroupHandle) -> i32 {
+fn wait_for_stop(stop: &AtomicBool, member: &Member) -> i32 {
+    let group = member.group();
     while !stop.load(Ordering::Relaxed) {
         if let Some(failure) = group.failure() {
             tracing::error!("the group core stopped: {failure}");
@@ -126,7 +129,7 @@ fn wait_for_stop(stop: &AtomicBool, group: &GroupHandle) -> i32 {
         state = group::state_name(state),
         "left the group (or the wait ended); stopping"
     );
-    match group.shutdown() {
+    match member.shutdown(None) {
         Ok(()) => 0,
         Err(error) => {
             tracing::error!("stopping the group core: {error}");

@@ -1,5 +1,6 @@
-//! `tutti status`: asks a member over RESP for its members table and its connection
-//! table, and prints them as aligned text or as JSON. It only reads.
+//! `tutti status`: asks a member over RESP for its members table, its member stats
+//! (GR's `replication_group_member_stats`) and its connection table, and prints them as
+//! aligned text or as JSON. It only reads.
 
 use std::time::Duration;
 
@@ -24,29 +25,44 @@ pub struct StatusArgs {
 /// A table: rows of (column, value) pairs.
 pub type Table = Vec<Vec<(String, String)>>;
 
-/// Reads both tables from the member at `addr`.
-pub fn fetch(addr: &str) -> Result<(Table, Table), ClientError> {
+/// The tables `tutti status` shows.
+pub struct Tables {
+    /// `GROUP MEMBERS`.
+    pub members: Table,
+    /// `GROUP MEMBER-STATS`.
+    pub member_stats: Table,
+    /// `GROUP CONNECTIONS`.
+    pub connections: Table,
+}
+
+/// Reads the tables from the member at `addr`.
+pub fn fetch(addr: &str) -> Result<Tables, ClientError> {
     let mut client = RespClient::connect(addr, STATUS_TIMEOUT)?;
-    let members = client.table(&[b"GROUP", b"MEMBERS"])?;
-    let connections = client.table(&[b"GROUP", b"CONNECTIONS"])?;
-    Ok((members, connections))
+    Ok(Tables {
+        members: client.table(&[b"GROUP", b"MEMBERS"])?,
+        member_stats: client.table(&[b"GROUP", b"MEMBER-STATS"])?,
+        connections: client.table(&[b"GROUP", b"CONNECTIONS"])?,
+    })
 }
 
 /// Runs `tutti status`; returns the exit code.
 pub fn run(args: &StatusArgs) -> i32 {
     match fetch(&args.addr) {
-        Ok((members, connections)) => {
+        Ok(tables) => {
             if args.json {
                 let json = serde_json::json!({
-                    "members": to_json(&members),
-                    "connections": to_json(&connections),
+                    "members": to_json(&tables.members),
+                    "member_stats": to_json(&tables.member_stats),
+                    "connections": to_json(&tables.connections),
                 });
                 println!("{json:#}");
             } else {
                 println!("members of the group, as seen by {}:", args.addr);
-                print!("{}", render(&members));
+                print!("{}", render(&tables.members));
+                println!("\nmember stats of {}:", args.addr);
+                print!("{}", render_vertical(&tables.member_stats));
                 println!("\npeer connections of {}:", args.addr);
-                print!("{}", render(&connections));
+                print!("{}", render(&tables.connections));
             }
             0
         }
@@ -70,6 +86,27 @@ fn to_json(table: &Table) -> serde_json::Value {
             })
             .collect(),
     )
+}
+
+/// Renders a table with many columns as one `column  value` line per cell (a row per
+/// block), as `\G` does in the MySQL client.
+pub fn render_vertical(table: &Table) -> String {
+    let width = table
+        .iter()
+        .flatten()
+        .map(|(name, _)| name.len())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for row in table {
+        for (name, value) in row {
+            out.push_str(&format!("{name:>width$}: {value}\n"));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("(no rows)\n");
+    }
+    out
 }
 
 /// Renders a table as aligned columns.

@@ -1,5 +1,6 @@
 //! The RESP client port: RESP2 over TCP on a session thread (a monoio runtime), with
-//! PING, ECHO, HELLO, QUIT, COMMAND and the GROUP admin and diagnostic commands.
+//! the data commands (`data`), PING, ECHO, HELLO, QUIT, COMMAND and the GROUP admin and
+//! diagnostic commands (`admin`).
 //!
 //! A connection has two tasks. The reader reads whatever the client sent, decodes every
 //! complete command (`redis-protocol`), runs them in order and hands their replies, as
@@ -8,8 +9,12 @@
 //! group core batches them) instead of one read's worth per round trip. The writer
 //! awaits each batch's replies in command order, as deliveries come in, and writes the
 //! batch in one write. At most `REPLY_BATCHES_MAX` batches wait for the writer; then the
-//! reader stops reading and TCP pushes back on the client. Bad input gets an error
-//! reply; input that is not RESP closes that connection with a logged reason. Nothing a client sends can make the server panic.
+//! reader stops reading and TCP pushes back on the client. Data commands are replies of
+//! a third kind: they run when the writer reaches them, so a connection's commands run
+//! in order and each sees the effects of the ones before it, and a write's reply is
+//! written once this member can read it. Bad input gets an error reply; input that is not
+//! RESP closes that connection with a logged reason. Nothing a client sends can make the
+//! server panic.
 //!
 //! | command | reply |
 //! |---|---|
@@ -22,9 +27,17 @@
 //! | `GROUP STATS` | one flat array of name, value pairs |
 //! | `GROUP PROPOSE bytes` | the seqno it was delivered at, once delivered here |
 //! | `GROUP LOG-DIGEST [seqno]` | `[seqno, digest]`: the xxh3 digest (16 hex digits) of the delivered prefix up to seqno (default: the last delivered) |
+//! | `GROUP MEMBER-STATS` | one row: GR's member stats of this member (`replication_group_member_stats`), same shape |
+//! | `GROUP STORE-DIGEST` | `[watermark, digest]`: the xxh3 digest of the store's contents at the watermark |
+//! | data commands | see [`data`] |
+
+mod admin;
+mod data;
 
 use std::cell::Cell;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +48,11 @@ use monoio::net::{TcpListener, TcpStream};
 use redis_protocol::resp2::decode::decode_bytes_mut;
 use redis_protocol::resp2::encode::extend_encode;
 use redis_protocol::resp2::types::BytesFrame;
-use tutti_engine::group::{GroupHandle, ProposalTicket};
+use tutti_engine::group::ProposalTicket;
+use tutti_engine::member::Member;
+
+use admin::{group_command, hello};
+use data::Connection;
 
 /// Bytes a client may have sent and not yet had answered before it is disconnected.
 const QUERY_BYTES_MAX: usize = 64 * 1024 * 1024;
@@ -67,10 +84,7 @@ pub fn bind_client_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpLi
 }
 
 /// Serves RESP clients on `listener` until the process ends.
-pub async fn serve(
-    listener: std::net::TcpListener,
-    group: Arc<GroupHandle>,
-) -> std::io::Result<()> {
+pub async fn serve(listener: std::net::TcpListener, member: Arc<Member>) -> std::io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
     let clients = Rc::new(Cell::new(0usize));
     loop {
@@ -83,10 +97,10 @@ pub async fn serve(
                     continue;
                 }
                 clients.set(clients.get() + 1);
-                let group = Arc::clone(&group);
+                let member = Arc::clone(&member);
                 let clients = Rc::clone(&clients);
                 monoio::spawn(async move {
-                    if let Some(reason) = serve_connection(stream, &group).await {
+                    if let Some(reason) = serve_connection(stream, member).await {
                         tracing::warn!(%remote, "client connection closed: {reason}");
                     }
                     clients.set(clients.get() - 1);
@@ -100,10 +114,12 @@ pub async fn serve(
     }
 }
 
-/// A reply now, or one that waits for a delivery.
+/// A reply now, one that waits for a delivery, or a data command that runs when the
+/// writer reaches it (after every earlier command of the connection).
 enum Reply {
     Now(BytesFrame),
     Delivery(ProposalTicket),
+    Later(Pin<Box<dyn Future<Output = BytesFrame>>>),
 }
 
 fn error(text: impl Into<String>) -> BytesFrame {
@@ -115,14 +131,15 @@ fn bulk(text: impl Into<Bytes>) -> BytesFrame {
 }
 
 /// Serves one connection; returns why it ended abnormally, if it did.
-async fn serve_connection(stream: TcpStream, group: &GroupHandle) -> Option<String> {
+async fn serve_connection(stream: TcpStream, member: Arc<Member>) -> Option<String> {
     let _ = stream.set_nodelay(true);
     let (reader, writer) = stream.into_split();
     let (batches, pending) = flume::bounded(REPLY_BATCHES_MAX);
     let writing = monoio::spawn(write_replies(writer, pending));
     // The reader drops its end of the queue when it stops; the writer then writes what is
     // left and ends, and the socket closes when both halves are gone.
-    let read_outcome = read_commands(reader, group, batches).await;
+    let mut connection = Connection::new(member);
+    let read_outcome = read_commands(reader, &mut connection, batches).await;
     let write_outcome = writing.await;
     read_outcome.or(write_outcome)
 }
@@ -130,12 +147,12 @@ async fn serve_connection(stream: TcpStream, group: &GroupHandle) -> Option<Stri
 /// Reads and runs commands, handing each batch of replies to the writer.
 async fn read_commands(
     mut reader: OwnedReadHalf<TcpStream>,
-    group: &GroupHandle,
+    connection: &mut Connection,
     batches: flume::Sender<Vec<Reply>>,
 ) -> Option<String> {
     let mut input = BytesMut::with_capacity(READ_BUFFER_BYTES);
     loop {
-        let (replies, close) = run_commands(&mut input, group);
+        let (replies, close) = run_commands(&mut input, connection);
         // A full batch may leave complete commands in the input: run them before reading.
         let more = replies.len() == PIPELINE_COMMANDS_MAX;
         if !replies.is_empty() && batches.send_async(replies).await.is_err() {
@@ -182,6 +199,7 @@ async fn write_replies(
             let frame = match reply {
                 Reply::Now(frame) => frame,
                 Reply::Delivery(ticket) => delivery_reply(ticket).await,
+                Reply::Later(future) => future.await,
             };
             if let Err(failure) = extend_encode(&mut output, &frame, false) {
                 return Some(format!("cannot encode a reply: {failure}"));
@@ -218,7 +236,7 @@ enum Close {
 
 /// Decodes and runs the complete commands in `input`; the second value says whether
 /// the connection closes after the replies.
-fn run_commands(input: &mut BytesMut, group: &GroupHandle) -> (Vec<Reply>, Option<Close>) {
+fn run_commands(input: &mut BytesMut, connection: &mut Connection) -> (Vec<Reply>, Option<Close>) {
     let mut replies = Vec::new();
     while replies.len() < PIPELINE_COMMANDS_MAX {
         match decode_bytes_mut(input) {
@@ -238,7 +256,7 @@ fn run_commands(input: &mut BytesMut, group: &GroupHandle) -> (Vec<Reply>, Optio
                     ))));
                     return (replies, Some(Close::Quit));
                 }
-                replies.push(run_command(&args, group));
+                replies.push(run_command(&args, connection));
             }
             Ok(None) => break,
             Err(failure) => {
@@ -264,17 +282,22 @@ fn command_args(frame: BytesFrame) -> Option<Vec<Bytes>> {
         .collect()
 }
 
-fn run_command(args: &[Bytes], group: &GroupHandle) -> Reply {
+fn run_command(args: &[Bytes], connection: &mut Connection) -> Reply {
     let Some(name) = args.first() else {
         return Reply::Now(error("ERR empty command"));
     };
     let name = String::from_utf8_lossy(name).to_ascii_uppercase();
+    if let Some(reply) = connection.run(&name, args) {
+        return reply;
+    }
+    let member = connection.member();
+    let group = member.group();
     let frame = match (name.as_str(), args.len()) {
         ("PING", 1) => BytesFrame::SimpleString(Bytes::from_static(b"PONG")),
         ("PING" | "ECHO", 2) => bulk(args[1].clone()),
         ("HELLO", _) => hello(args, group),
         ("COMMAND", _) => BytesFrame::Array(Vec::new()),
-        ("GROUP", 2..) => return group_command(args, group),
+        ("GROUP", 2..) => return group_command(args, member),
         ("PING" | "ECHO" | "GROUP", _) => error(format!(
             "ERR wrong number of arguments for '{}' command",
             name.to_lowercase()
@@ -285,117 +308,4 @@ fn run_command(args: &[Bytes], group: &GroupHandle) -> Reply {
         )),
     };
     Reply::Now(frame)
-}
-
-fn hello(args: &[Bytes], group: &GroupHandle) -> BytesFrame {
-    match args.get(1).map(|version| &version[..]) {
-        None | Some(b"2") => {}
-        Some(b"3") => return error("NOPROTO sorry, this server speaks RESP2 only"),
-        Some(_) => return error("NOPROTO unsupported protocol version"),
-    }
-    let facts: [(&str, BytesFrame); 7] = [
-        ("server", bulk("tutti")),
-        ("version", bulk(env!("CARGO_PKG_VERSION"))),
-        ("proto", BytesFrame::Integer(2)),
-        (
-            "id",
-            bulk(tutti_engine::group::format_uuid(group.member_id())),
-        ),
-        ("mode", bulk("group")),
-        ("role", bulk("master")),
-        ("modules", BytesFrame::Array(Vec::new())),
-    ];
-    BytesFrame::Array(
-        facts
-            .into_iter()
-            .flat_map(|(name, value)| [bulk(name), value])
-            .collect(),
-    )
-}
-
-fn table(columns: &[&'static str], rows: impl Iterator<Item = Vec<String>>) -> BytesFrame {
-    BytesFrame::Array(
-        rows.map(|values| {
-            BytesFrame::Array(
-                columns
-                    .iter()
-                    .zip(values)
-                    .flat_map(|(column, value)| [bulk(*column), bulk(value)])
-                    .collect(),
-            )
-        })
-        .collect(),
-    )
-}
-
-fn group_command(args: &[Bytes], group: &GroupHandle) -> Reply {
-    use tutti_engine::group::{ConnectionRow, MemberRow};
-    let sub = String::from_utf8_lossy(&args[1]).to_ascii_uppercase();
-    let frame = match (sub.as_str(), args.len()) {
-        ("MEMBERS", 2) => table(&MemberRow::COLUMNS, group.members().iter().map(|row| row.values().to_vec())),
-        ("CONNECTIONS", 2) => table(&ConnectionRow::COLUMNS, group.connections().iter().map(|row| row.values().to_vec())),
-        ("STATS", 2) => stats(group),
-        ("PROPOSE", 3) => {
-            return match group.submit(Arc::from(args[2].as_ref())) {
-                Ok(ticket) => Reply::Delivery(ticket),
-                Err(failure) => Reply::Now(error(format!("ERR {failure}"))),
-            }
-        }
-        ("LOG-DIGEST", 2) => {
-            let (seqno, digest) = group.last_digest();
-            digest_reply(seqno, digest)
-        }
-        ("LOG-DIGEST", 3) => match std::str::from_utf8(&args[2]).ok().and_then(|text| text.parse::<u64>().ok()) {
-            None => error("ERR seqno must be a non-negative integer"),
-            Some(seqno) => match group.digest_at(seqno) {
-                Some(digest) => digest_reply(seqno, digest),
-                None => error(format!(
-                    "ERR seqno {seqno} is not delivered here (last delivered {}) or no longer kept",
-                    group.last_digest().0
-                )),
-            },
-        },
-        _ => error(format!(
-            "ERR unknown GROUP subcommand or wrong arguments '{sub}': use MEMBERS, CONNECTIONS, STATS, PROPOSE <bytes> or LOG-DIGEST [seqno]"
-        )),
-    };
-    Reply::Now(frame)
-}
-
-fn digest_reply(seqno: u64, digest: u64) -> BytesFrame {
-    BytesFrame::Array(vec![
-        BytesFrame::Integer(i64::try_from(seqno).unwrap_or(i64::MAX)),
-        bulk(format!("{digest:016x}")),
-    ])
-}
-
-fn stats(group: &GroupHandle) -> BytesFrame {
-    let stats = group.stats();
-    let pairs = [
-        ("member_id", stats.member_id),
-        ("incarnation", stats.incarnation.to_string()),
-        (
-            "state",
-            stats
-                .state
-                .map_or("OFFLINE", tutti_engine::group::state_name)
-                .to_owned(),
-        ),
-        ("view", stats.view.to_string()),
-        ("sequencer", stats.sequencer.unwrap_or_default()),
-        ("delivered_count", stats.delivered_count.to_string()),
-        ("last_delivered", stats.last_delivered.to_string()),
-        ("digest", format!("{:016x}", stats.digest)),
-        ("commit_seqno", stats.commit_seqno.to_string()),
-        ("log_last_seqno", stats.log_last_seqno.to_string()),
-        ("proposals_pending", stats.proposals_pending.to_string()),
-        ("log_appends", stats.log_appends.to_string()),
-        ("frames_undecodable", stats.frames_undecodable.to_string()),
-    ];
-    BytesFrame::Array(
-        pairs
-            .into_iter()
-            .flat_map(|(name, value)| [bulk(name), bulk(value)])
-            .collect(),
-    )
 }

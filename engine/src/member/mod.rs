@@ -1,0 +1,439 @@
+//! The embedding API: one member of a group as a library (DESIGN.md sections 3, 5, 6).
+//!
+//! A [`Member`] owns the group core (`group`), the replica (certifier) that consumes its
+//! deliveries, the parallel appliers and the store, the member's local transactions
+//! (numbering and overlay) and a background thread that reports the low watermark and
+//! reclaims old versions. Transactions come in two styles:
+//!
+//! - interactive: [`Member::begin`] takes snapshot = watermark; `get`, `put`, `delete`;
+//!   `commit` runs the exact early conflict check, proposes, waits for the verdict and
+//!   until the local watermark passes its seqno, and returns the seqno or a typed error;
+//! - command-style: [`Member::execute`] runs a closure at commit time against the latest
+//!   local state (the store under the overlay of this member's in-flight writes), so
+//!   local conflicts chain instead of aborting, and retries a conflicted run up to
+//!   `autocommit_retries` times.
+//!
+//! ```text
+//!  session ─execute/commit─► LocalTxns (lock) ─► encode ─► GroupHandle::submit ─► group core
+//!     ▲                                                                              │ deliver
+//!     │ verdict slot, then watermark                                                 ▼
+//!     └──────────── VerdictSlots ◄── EngineSink: Replica::on_delivered ─► Appliers ─► Store
+//! ```
+//!
+//! Outcomes are exact: committed (with its seqno), aborted (never applied), or
+//! "outcome unknown" when the member lost the group before it learned the verdict.
+//! Read-only transactions never touch the group. This module must never block the group
+//! core beyond the appliers' bounded backpressure.
+
+mod error;
+mod pending;
+mod sink;
+mod stats;
+mod transaction;
+
+pub use error::{MemberError, TxnError};
+pub use stats::MemberStats;
+pub use transaction::Transaction;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tutti_net::gcs::MemberId;
+use tutti_storage::store::{OpenSnapshots, ReclaimCursor, Store};
+use tutti_storage::Seqno;
+
+use crate::applier::{ApplierOptions, Appliers, Watermark};
+use crate::certifier::{CertifierStats, IndexConfig, IndexReader, Isolation};
+use crate::group::{self, GroupHandle, GroupOptions};
+use crate::local::{CommandTxn, LocalTxns};
+use crate::replica::Replica;
+use crate::txn::{encode_message, EngineMessage, TxnMessage};
+use pending::{Proposed, VerdictSlots};
+use sink::EngineSink;
+
+/// Default `autocommit_retries` (Galera's `wsrep_retry_autocommit` default is 1; a hot
+/// key between members needs a few more).
+pub const AUTOCOMMIT_RETRIES_DEFAULT: u32 = 3;
+/// Default `transaction_size_limit`, bytes of keys and values (GR's default, 150 MB, is
+/// above the largest proposal the group orders; this is the group's payload limit minus
+/// room for the message's own fields).
+pub const TRANSACTION_SIZE_LIMIT_DEFAULT: usize = 1000 * 1024;
+/// Default bound on this member's transactions in flight.
+pub const IN_FLIGHT_MAX_DEFAULT: usize = 16 * 1024;
+/// Default bound on each wait of a commit (delivery, verdict, local apply).
+pub const COMMIT_WAIT_DEFAULT: Duration = Duration::from_secs(30);
+/// Default period of the low-watermark report and the store's reclaim.
+pub const LOW_WATERMARK_INTERVAL_DEFAULT: Duration = Duration::from_secs(1);
+/// Keys the store's reclaim examines per step of the background thread.
+const RECLAIM_KEYS_PER_STEP: usize = 4096;
+
+/// How a member is set up.
+#[derive(Clone, Debug)]
+pub struct MemberOptions {
+    /// The group core's options.
+    pub group: GroupOptions,
+    /// The appliers' options.
+    pub applier: ApplierOptions,
+    /// The certifier's index geometry (the same on every member of the group).
+    pub index: IndexConfig,
+    /// Runs of a conflicted command-style transaction after the first.
+    pub autocommit_retries: u32,
+    /// Largest transaction proposed, in bytes of keys and values.
+    pub transaction_size_limit: usize,
+    /// Most local transactions in flight.
+    pub in_flight_max: usize,
+    /// Bound on each wait of a commit.
+    pub commit_wait: Duration,
+    /// Period of the low-watermark report.
+    pub low_watermark_interval: Duration,
+    /// Command-style transactions chain to local in-flight writers. Switching it off is
+    /// for measuring what chaining is worth only: every local conflict then aborts.
+    pub chaining: bool,
+}
+
+impl MemberOptions {
+    /// Defaults for everything but the group core's options.
+    pub fn new(group: GroupOptions) -> MemberOptions {
+        MemberOptions {
+            group,
+            applier: ApplierOptions::default(),
+            index: IndexConfig::for_live_entries(1 << 20),
+            autocommit_retries: AUTOCOMMIT_RETRIES_DEFAULT,
+            transaction_size_limit: TRANSACTION_SIZE_LIMIT_DEFAULT,
+            in_flight_max: IN_FLIGHT_MAX_DEFAULT,
+            commit_wait: COMMIT_WAIT_DEFAULT,
+            low_watermark_interval: LOW_WATERMARK_INTERVAL_DEFAULT,
+            chaining: true,
+        }
+    }
+}
+
+/// A committed command-style transaction (or a read-only one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Executed<R> {
+    /// What the closure returned in its last run.
+    pub result: R,
+    /// The commit's seqno; `None` when the transaction wrote nothing.
+    pub seqno: Option<Seqno>,
+    /// Runs after the first (certification aborts retried).
+    pub retries: u32,
+}
+
+/// State shared by the member's handle, its sessions and its delivery sink.
+pub(crate) struct Inner {
+    pub(crate) options: MemberOptions,
+    pub(crate) store: Arc<Store>,
+    pub(crate) watermark: Arc<Watermark>,
+    pub(crate) snapshots: OpenSnapshots,
+    /// This member's transactions; the lock also orders proposals.
+    pub(crate) local: Mutex<LocalTxns>,
+    pub(crate) identity: OnceLock<(MemberId, u64)>,
+    pub(crate) verdicts: VerdictSlots,
+    pub(crate) index: IndexReader,
+    pub(crate) certifier_stats: Arc<CertifierStats>,
+    pub(crate) appliers: Arc<Appliers>,
+    pub(crate) group: OnceLock<Arc<GroupHandle>>,
+    pub(crate) local_proposed: AtomicU64,
+    pub(crate) local_rollback: AtomicU64,
+    pub(crate) outcome_unknown: AtomicU64,
+    pub(crate) stopping: AtomicBool,
+}
+
+/// One member of a group, embedded in this process.
+pub struct Member {
+    inner: Arc<Inner>,
+    background: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Member {
+    /// Starts the member: opens its log and store, starts the group core, the appliers
+    /// and the background thread. Returns once the group core runs (it may still be
+    /// waiting for a seed; see [`GroupHandle::stats`]).
+    pub fn start(options: MemberOptions) -> Result<Member, MemberError> {
+        let store = Arc::new(Store::new());
+        let watermark = Arc::new(Watermark::new());
+        let appliers = Arc::new(Appliers::start(
+            Arc::clone(&store),
+            Arc::clone(&watermark),
+            options.applier,
+        )?);
+        let replica = Replica::new(options.index)?;
+        let mut local = LocalTxns::new(MemberId(0), 0, options.in_flight_max);
+        local.set_chaining(options.chaining);
+        let inner = Arc::new(Inner {
+            store,
+            watermark,
+            snapshots: OpenSnapshots::new(),
+            local: Mutex::new(local),
+            identity: OnceLock::new(),
+            verdicts: VerdictSlots::default(),
+            index: replica.index_reader(),
+            certifier_stats: replica.stats_handle(),
+            appliers,
+            group: OnceLock::new(),
+            local_proposed: AtomicU64::new(0),
+            local_rollback: AtomicU64::new(0),
+            outcome_unknown: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+            options,
+        });
+        let sink = EngineSink::new(replica, Arc::clone(&inner));
+        let group = Arc::new(group::start(inner.options.group.clone(), Box::new(sink))?);
+        let identity = (MemberId(group.member_id()), group.incarnation());
+        {
+            // Nothing was proposed yet: the numbering starts for this incarnation.
+            let mut local = inner.local.lock();
+            *local = LocalTxns::new(identity.0, identity.1, inner.options.in_flight_max);
+            local.set_chaining(inner.options.chaining);
+        }
+        let _ = inner.identity.set(identity);
+        let _ = inner.group.set(group);
+        let background_inner = Arc::clone(&inner);
+        let background = std::thread::Builder::new()
+            .name("tutti-gc".to_owned())
+            .spawn(move || background_inner.run_background())
+            .map_err(|source| MemberError::Thread {
+                name: "tutti-gc",
+                source,
+            })?;
+        Ok(Member {
+            inner,
+            background: Mutex::new(Some(background)),
+        })
+    }
+
+    /// The group core's handle (tables, leave, stats, raw proposals).
+    pub fn group(&self) -> &Arc<GroupHandle> {
+        self.inner.group()
+    }
+
+    /// The store (read at [`Member::watermark`] or below).
+    pub fn store(&self) -> &Arc<Store> {
+        &self.inner.store
+    }
+
+    /// The highest seqno such that every seqno at or below it is applied here.
+    pub fn watermark(&self) -> Seqno {
+        self.inner.watermark.get()
+    }
+
+    /// The watermark, to wait on.
+    pub fn watermark_handle(&self) -> &Arc<Watermark> {
+        &self.inner.watermark
+    }
+
+    /// Starts an interactive transaction at snapshot = watermark, with `isolation`.
+    pub fn begin(&self, isolation: Isolation) -> Transaction {
+        Transaction::begin(Arc::clone(&self.inner), isolation)
+    }
+
+    /// Runs a command-style transaction (asynchronously, on a monoio runtime with
+    /// timers): `body` runs at commit time against the latest local state, and again
+    /// after a retryable abort, at most `autocommit_retries` more times.
+    pub async fn execute<R>(
+        &self,
+        mut body: impl FnMut(&mut CommandTxn<'_>) -> R,
+    ) -> Result<Executed<R>, TxnError> {
+        let mut retries = 0;
+        loop {
+            let (result, proposed) = self.inner.run_command(&mut body)?;
+            let Some(proposed) = proposed else {
+                return Ok(Executed {
+                    result,
+                    seqno: None,
+                    retries,
+                });
+            };
+            match proposed.outcome(&self.inner).await {
+                Ok(seqno) => {
+                    return Ok(Executed {
+                        result,
+                        seqno: Some(seqno),
+                        retries,
+                    })
+                }
+                Err(error)
+                    if error.is_retryable() && retries < self.inner.options.autocommit_retries =>
+                {
+                    retries += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// [`Member::execute`], blocking the calling thread (not a monoio thread).
+    pub fn execute_blocking<R>(
+        &self,
+        mut body: impl FnMut(&mut CommandTxn<'_>) -> R,
+    ) -> Result<Executed<R>, TxnError> {
+        let mut retries = 0;
+        loop {
+            let (result, proposed) = self.inner.run_command(&mut body)?;
+            let Some(proposed) = proposed else {
+                return Ok(Executed {
+                    result,
+                    seqno: None,
+                    retries,
+                });
+            };
+            match proposed.outcome_blocking(&self.inner) {
+                Ok(seqno) => {
+                    return Ok(Executed {
+                        result,
+                        seqno: Some(seqno),
+                        retries,
+                    })
+                }
+                Err(error)
+                    if error.is_retryable() && retries < self.inner.options.autocommit_retries =>
+                {
+                    retries += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Runs of a conflicted command-style transaction after the first.
+    pub fn autocommit_retries(&self) -> u32 {
+        self.inner.options.autocommit_retries
+    }
+
+    /// GR's member stats for this member.
+    pub fn stats(&self) -> MemberStats {
+        self.inner.stats()
+    }
+
+    /// Leaves the group (bounded by `wait`), stops the background thread, the group core
+    /// and the appliers.
+    pub fn shutdown(&self, leave_wait: Option<Duration>) -> Result<(), MemberError> {
+        if let Some(wait) = leave_wait {
+            self.group().leave(wait);
+        }
+        self.inner.stopping.store(true, Ordering::Release);
+        if let Some(background) = self.background.lock().take() {
+            let _ = background.join();
+        }
+        self.group().shutdown()?;
+        Ok(())
+    }
+}
+
+impl Inner {
+    pub(crate) fn group(&self) -> &Arc<GroupHandle> {
+        self.group.get().expect("the group core is set at start")
+    }
+
+    /// Runs one command-style attempt and proposes what it wrote.
+    fn run_command<R>(
+        self: &Arc<Self>,
+        body: &mut impl FnMut(&mut CommandTxn<'_>) -> R,
+    ) -> Result<(R, Option<Proposed>), TxnError> {
+        let mut local = self.local.lock();
+        let watermark = self.watermark.get();
+        let (result, txn) = local.execute(&self.store, watermark, &mut *body)?;
+        let Some(txn) = txn else {
+            return Ok((result, None));
+        };
+        let hold = self.snapshots.open(watermark).ok();
+        let proposed = self.propose(&mut local, txn, hold)?;
+        Ok((result, Some(proposed)))
+    }
+
+    /// Checks the size, registers the verdict slot and hands the transaction to the
+    /// group core, all under the local lock (so proposals keep their numbering order).
+    pub(crate) fn propose(
+        &self,
+        local: &mut LocalTxns,
+        txn: TxnMessage,
+        hold: Option<tutti_storage::store::SnapshotHold>,
+    ) -> Result<Proposed, TxnError> {
+        let number = txn.id.number;
+        let bytes = txn.writes_bytes();
+        if bytes > self.options.transaction_size_limit {
+            local.withdraw(number);
+            return Err(TxnError::TooLarge {
+                bytes,
+                limit: self.options.transaction_size_limit,
+            });
+        }
+        let mut payload = Vec::with_capacity(64 + bytes);
+        encode_message(&EngineMessage::Txn(txn), &mut payload);
+        let verdict = self.verdicts.register(number);
+        match self.group().submit(payload.into()) {
+            Ok(ticket) => {
+                self.local_proposed.fetch_add(1, Ordering::Relaxed);
+                Ok(Proposed {
+                    number,
+                    ticket,
+                    verdict,
+                    hold,
+                })
+            }
+            Err(failure) => {
+                self.verdicts.forget(number);
+                local.withdraw(number);
+                Err(TxnError::NotProposed(failure))
+            }
+        }
+    }
+
+    /// The outcome of a local transaction is unknown: it leaves the overlay.
+    pub(crate) fn unknown(&self, number: u64, why: &str) -> TxnError {
+        self.verdicts.forget(number);
+        self.local.lock().withdraw(number);
+        self.outcome_unknown.fetch_add(1, Ordering::Relaxed);
+        TxnError::OutcomeUnknown(why.to_owned())
+    }
+
+    /// Reports the low watermark through the total order and reclaims old versions,
+    /// every `low_watermark_interval`, until the member stops.
+    fn run_background(&self) {
+        let mut cursor = ReclaimCursor::new();
+        let mut last_reported = Seqno::ZERO;
+        let mut checked_at_report = 0;
+        let tick = Duration::from_millis(20).min(self.options.low_watermark_interval);
+        let mut since_report = Duration::ZERO;
+        while !self.stopping.load(Ordering::Acquire) {
+            std::thread::sleep(tick);
+            since_report += tick;
+            let watermark = self.watermark.get();
+            let horizon = self.snapshots.horizon(watermark);
+            self.store
+                .reclaim_step(horizon, &mut cursor, RECLAIM_KEYS_PER_STEP);
+            if cursor.is_finished() {
+                cursor = ReclaimCursor::new();
+            }
+            // A report is itself an entry that moves the watermark: report only when
+            // transactions were certified since the last one, so an idle group goes quiet.
+            let checked = self.certifier_stats.snapshot().transactions_checked;
+            if since_report < self.options.low_watermark_interval
+                || horizon <= last_reported
+                || checked == checked_at_report
+            {
+                continue;
+            }
+            since_report = Duration::ZERO;
+            let Some(&(member, _)) = self.identity.get() else {
+                continue;
+            };
+            let mut payload = Vec::new();
+            encode_message(
+                &EngineMessage::LowWatermark {
+                    member,
+                    seqno: horizon,
+                },
+                &mut payload,
+            );
+            // Fire and forget: a lost report is replaced by the next one.
+            if self.group().submit(payload.into()).is_ok() {
+                last_reported = horizon;
+                checked_at_report = checked;
+            }
+        }
+    }
+}

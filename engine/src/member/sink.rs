@@ -1,0 +1,84 @@
+//! The member's delivery sink: on the group core thread, every delivered entry goes
+//! through the replica (certification), its verdict goes to the local transaction that
+//! waits for it, and its seqno goes to the appliers (with the writes of a commit).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tutti_net::gcs::Entry;
+use tutti_storage::Seqno;
+
+use super::pending::Decided;
+use super::Inner;
+use crate::applier::ApplyJob;
+use crate::group::DeliverySink;
+use crate::replica::{Control, Outcome, Replica};
+
+/// Deliveries between two steps of the certifier index's physical reclaim.
+const RECLAIM_EVERY_DELIVERIES: u64 = 256;
+
+/// Consumes one member's deliveries.
+pub(crate) struct EngineSink {
+    replica: Replica,
+    inner: Arc<Inner>,
+    deliveries: u64,
+}
+
+impl EngineSink {
+    pub(crate) fn new(replica: Replica, inner: Arc<Inner>) -> EngineSink {
+        EngineSink {
+            replica,
+            inner,
+            deliveries: 0,
+        }
+    }
+}
+
+impl DeliverySink for EngineSink {
+    fn deliver(&mut self, seqno: u64, entry: &Entry) {
+        let seqno = Seqno(seqno);
+        let Some(outcome) = self.replica.on_delivered(seqno, entry) else {
+            return;
+        };
+        let job = match outcome {
+            Outcome::Txn { txn, verdict } => {
+                let local = self
+                    .inner
+                    .identity
+                    .get()
+                    .is_some_and(|&(member, incarnation)| {
+                        txn.id.origin == member && txn.id.incarnation == incarnation
+                    });
+                if local {
+                    let committed = verdict.is_commit();
+                    if !committed {
+                        self.inner.local_rollback.fetch_add(1, Ordering::Relaxed);
+                    }
+                    // The overlay learns the verdict before the appliers see the seqno, so
+                    // the watermark never passes a writer the overlay still shows.
+                    self.inner
+                        .local
+                        .lock()
+                        .on_verdict(txn.id.number, seqno, committed);
+                    self.inner
+                        .verdicts
+                        .decide(txn.id.number, Decided { seqno, verdict });
+                }
+                verdict.is_commit().then_some(ApplyJob {
+                    txn,
+                    remote: !local,
+                })
+            }
+            Outcome::Control(Control::Undecodable(error)) => {
+                tracing::warn!(%seqno, %error, "a delivered payload is not an engine message; skipped");
+                None
+            }
+            Outcome::Control(_) => None,
+        };
+        self.inner.appliers.submit(seqno, job);
+        self.deliveries += 1;
+        if self.deliveries % RECLAIM_EVERY_DELIVERIES == 0 {
+            self.replica.reclaim_step();
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Concurrent conflicting transfers through all three members of a multi-primary group,
+//! with one member killed (-9) and restarted mid-run: the bank's total is conserved on
+//! every member and every member ends with the same store.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis_protocol::resp2::types::OwnedFrame;
+use support::{wait_until, Group, WAIT};
+use tutti::client::{frame_text, ClientError, RespClient};
+
+const ACCOUNTS: u64 = 10;
+const INITIAL_BALANCE: i64 = 1000;
+
+fn account(index: u64) -> Vec<u8> {
+    format!("account-{index}").into_bytes()
+}
+
+/// One transfer as MULTI / DECRBY / INCRBY / EXEC; true when it committed.
+fn transfer(client: &mut RespClient, from: u64, to: u64, amount: i64) -> Result<bool, ClientError> {
+    let amount = amount.to_string();
+    let (from, to) = (account(from), account(to));
+    client.send(&[
+        &[b"MULTI"],
+        &[b"DECRBY", &from, amount.as_bytes()],
+        &[b"INCRBY", &to, amount.as_bytes()],
+        &[b"EXEC"],
+    ])?;
+    for _ in 0..3 {
+        client.read_reply()?;
+    }
+    match client.read_reply() {
+        Ok(OwnedFrame::Array(replies)) => {
+            assert_eq!(replies.len(), 2, "EXEC runs both commands");
+            Ok(true)
+        }
+        Ok(OwnedFrame::Error(message)) if message.starts_with("CONFLICT") => Ok(false),
+        // A member that lost the group answers that the outcome is unknown.
+        Ok(OwnedFrame::Error(message)) if message.contains("outcome unknown") => Ok(false),
+        Err(error) => Err(error),
+        Ok(other) => panic!("EXEC replied {other:?}"),
+    }
+}
+
+fn total(client: &mut RespClient) -> i64 {
+    let keys: Vec<Vec<u8>> = (0..ACCOUNTS).map(account).collect();
+    let mut mget: Vec<&[u8]> = vec![b"MGET"];
+    mget.extend(keys.iter().map(Vec::as_slice));
+    let OwnedFrame::Array(values) = client.command(&mget).expect("MGET") else {
+        panic!("MGET returns an array");
+    };
+    values
+        .iter()
+        .map(|value| frame_text(value).parse::<i64>().expect("a balance"))
+        .sum()
+}
+
+#[test]
+fn transfers_on_every_member_conserve_the_total_across_a_kill_and_restart() {
+    let mut group = Group::start_all(3, &["--member-expel-timeout", "60s"]);
+    let mut setup = group.members[0].client();
+    for index in 0..ACCOUNTS {
+        let balance = INITIAL_BALANCE.to_string();
+        setup
+            .command(&[b"SET", &account(index), balance.as_bytes()])
+            .expect("SET");
+    }
+    let expected = INITIAL_BALANCE * ACCOUNTS as i64;
+    assert_eq!(total(&mut setup), expected);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let committed = Arc::new(AtomicU64::new(0));
+    let conflicted = Arc::new(AtomicU64::new(0));
+    let clients: Vec<_> = (0..9_u64)
+        .map(|client| {
+            let addr = group.members[(client % 3) as usize].client.to_string();
+            let (stop, committed, conflicted) = (
+                Arc::clone(&stop),
+                Arc::clone(&committed),
+                Arc::clone(&conflicted),
+            );
+            std::thread::spawn(move || {
+                let mut step = client;
+                let mut connection: Option<RespClient> = None;
+                while !stop.load(Ordering::Relaxed) {
+                    // A client of the killed member reconnects once it is back.
+                    let Some(resp) = connection.as_mut() else {
+                        connection = RespClient::connect(&addr, support::CLIENT_TIMEOUT).ok();
+                        if connection.is_none() {
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
+                        continue;
+                    };
+                    step = step
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let from = (step >> 33) % ACCOUNTS;
+                    let to = (from + 1 + (step >> 40) % (ACCOUNTS - 1)) % ACCOUNTS;
+                    match transfer(resp, from, to, 1 + (step >> 50) as i64 % 10) {
+                        Ok(true) => {
+                            committed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(false) => {
+                            conflicted.fetch_add(1, Ordering::Relaxed);
+                        }
+                        // The member was killed, or its outcome is unknown: either way the
+                        // total must hold; reconnect and go on.
+                        Err(_) => connection = None,
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(3));
+    group.members[2].kill9();
+    std::thread::sleep(Duration::from_secs(3));
+    group.members[2].start();
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.join().expect("client");
+    }
+    group.wait_all_online();
+    let (committed, conflicted) = (
+        committed.load(Ordering::Relaxed),
+        conflicted.load(Ordering::Relaxed),
+    );
+    eprintln!("{committed} transfers committed, {conflicted} ended in CONFLICT");
+    assert!(committed > 50, "the transfers made progress: {committed}");
+
+    let mut digest = String::new();
+    wait_until("every member holds the same store", WAIT, || {
+        let digests: Vec<Option<String>> = group
+            .members
+            .iter()
+            .map(|member| {
+                let reply = member
+                    .try_client()?
+                    .command(&[b"GROUP", b"STORE-DIGEST"])
+                    .ok()?;
+                Some(frame_text(&reply))
+            })
+            .collect();
+        let same = digests[0].is_some() && digests.iter().all(|d| *d == digests[0]);
+        if same {
+            digest = digests[0].clone().unwrap_or_default();
+        }
+        same
+    });
+    for member in &group.members {
+        assert_eq!(
+            total(&mut member.client()),
+            expected,
+            "member {} total",
+            member.index
+        );
+    }
+    eprintln!("every member's store digest: {digest}");
+}

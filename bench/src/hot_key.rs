@@ -69,6 +69,7 @@ pub struct HotKeyResult {
 
 impl HotKeyResult {
     /// Commits per second.
+    #[allow(clippy::cast_precision_loss)] // counts far below 2^52
     pub fn commits_per_second(&self) -> f64 {
         self.commits as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }

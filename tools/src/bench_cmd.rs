@@ -44,7 +44,7 @@ pub struct HotKeyArgs {
     /// How long each run lasts, for example 5s.
     #[arg(long, default_value = "5s")]
     pub duration: String,
-    /// The members' log_sync: batch, interval:<ms> or none.
+    /// The members' `log_sync`: `batch`, `interval:<ms>` or `none`.
     #[arg(long, default_value = "none")]
     pub log_sync: String,
     /// Send through every member instead of the first only.

@@ -198,6 +198,54 @@ impl RawConfig {
     }
 }
 
+/// The checked options of the transaction layer.
+struct MemberSettings {
+    autocommit_retries: u32,
+    transaction_size_limit: usize,
+    applier_workers: usize,
+    local_chaining: bool,
+}
+
+impl MemberSettings {
+    fn from_raw(raw: &RawConfig) -> Result<MemberSettings, ConfigError> {
+        if raw.single_primary_mode == Some(true) {
+            return Err(ConfigError::Invalid {
+                option: "single_primary_mode",
+                value: "true".to_owned(),
+                allowed: "false: single-primary mode is not built yet; every member accepts writes (multi-primary)".to_owned(),
+            });
+        }
+        let transaction_size_limit = raw
+            .transaction_size_limit
+            .unwrap_or(TRANSACTION_SIZE_LIMIT_DEFAULT);
+        if transaction_size_limit == 0 || transaction_size_limit > TRANSACTION_SIZE_LIMIT_DEFAULT {
+            return Err(ConfigError::Invalid {
+                option: "transaction_size_limit",
+                value: transaction_size_limit.to_string(),
+                allowed: format!(
+                    "from 1 to {TRANSACTION_SIZE_LIMIT_DEFAULT} bytes (the group's proposal limit)"
+                ),
+            });
+        }
+        let applier_workers = raw
+            .applier_workers
+            .unwrap_or(ApplierOptions::default().workers);
+        if !(1..=APPLIER_WORKERS_MAX).contains(&applier_workers) {
+            return Err(ConfigError::Invalid {
+                option: "applier_workers",
+                value: applier_workers.to_string(),
+                allowed: format!("from 1 to {APPLIER_WORKERS_MAX}"),
+            });
+        }
+        Ok(MemberSettings {
+            autocommit_retries: raw.autocommit_retries.unwrap_or(AUTOCOMMIT_RETRIES_DEFAULT),
+            transaction_size_limit,
+            applier_workers,
+            local_chaining: raw.local_chaining.unwrap_or(true),
+        })
+    }
+}
+
 /// A checked server configuration.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -255,6 +303,7 @@ pub fn parse_duration(option: &'static str, value: &str) -> Result<Duration, Con
 impl ServerConfig {
     /// Checks every option; the first bad one is named in the error.
     pub fn from_raw(raw: RawConfig) -> Result<ServerConfig, ConfigError> {
+        let member = MemberSettings::from_raw(&raw)?;
         let group_text = raw.group_name.ok_or(ConfigError::Missing {
             option: "group_name",
             allowed: "the group's UUID, the same on every member (for example from `uuidgen`)",
@@ -325,43 +374,14 @@ impl ServerConfig {
             });
         }
         group.member_weight = weight;
-        if raw.single_primary_mode == Some(true) {
-            return Err(ConfigError::Invalid {
-                option: "single_primary_mode",
-                value: "true".to_owned(),
-                allowed: "false: single-primary mode is not built yet; every member accepts writes (multi-primary)".to_owned(),
-            });
-        }
-        let transaction_size_limit = raw
-            .transaction_size_limit
-            .unwrap_or(TRANSACTION_SIZE_LIMIT_DEFAULT);
-        if transaction_size_limit == 0 || transaction_size_limit > TRANSACTION_SIZE_LIMIT_DEFAULT {
-            return Err(ConfigError::Invalid {
-                option: "transaction_size_limit",
-                value: transaction_size_limit.to_string(),
-                allowed: format!(
-                    "from 1 to {TRANSACTION_SIZE_LIMIT_DEFAULT} bytes (the group's proposal limit)"
-                ),
-            });
-        }
-        let applier_workers = raw
-            .applier_workers
-            .unwrap_or(ApplierOptions::default().workers);
-        if !(1..=APPLIER_WORKERS_MAX).contains(&applier_workers) {
-            return Err(ConfigError::Invalid {
-                option: "applier_workers",
-                value: applier_workers.to_string(),
-                allowed: format!("from 1 to {APPLIER_WORKERS_MAX}"),
-            });
-        }
         Ok(ServerConfig {
             group,
             client_address,
             metrics_address,
-            autocommit_retries: raw.autocommit_retries.unwrap_or(AUTOCOMMIT_RETRIES_DEFAULT),
-            transaction_size_limit,
-            applier_workers,
-            local_chaining: raw.local_chaining.unwrap_or(true),
+            autocommit_retries: member.autocommit_retries,
+            transaction_size_limit: member.transaction_size_limit,
+            applier_workers: member.applier_workers,
+            local_chaining: member.local_chaining,
         })
     }
 

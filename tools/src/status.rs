@@ -2,6 +2,7 @@
 //! (GR's `replication_group_member_stats`) and its connection table, and prints them as
 //! aligned text or as JSON. It only reads.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use clap::Args;
@@ -100,7 +101,7 @@ pub fn render_vertical(table: &Table) -> String {
     let mut out = String::new();
     for row in table {
         for (name, value) in row {
-            out.push_str(&format!("{name:>width$}: {value}\n"));
+            let _ = writeln!(out, "{name:>width$}: {value}");
         }
     }
     if out.is_empty() {

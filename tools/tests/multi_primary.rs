@@ -7,7 +7,6 @@ mod support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use redis_protocol::resp2::types::OwnedFrame;
 use support::{wait_until, Group, WAIT};

@@ -68,7 +68,7 @@ fn transfers_on_every_member_conserve_the_total_across_a_kill_and_restart() {
             .command(&[b"SET", &account(index), balance.as_bytes()])
             .expect("SET");
     }
-    let expected = INITIAL_BALANCE * ACCOUNTS as i64;
+    let expected = INITIAL_BALANCE * i64::try_from(ACCOUNTS).expect("small");
     assert_eq!(total(&mut setup), expected);
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -83,7 +83,7 @@ fn transfers_on_every_member_conserve_the_total_across_a_kill_and_restart() {
                 Arc::clone(&conflicted),
             );
             std::thread::spawn(move || {
-                let mut step = client;
+                let mut state = client;
                 let mut connection: Option<RespClient> = None;
                 while !stop.load(Ordering::Relaxed) {
                     // A client of the killed member reconnects once it is back.
@@ -94,12 +94,17 @@ fn transfers_on_every_member_conserve_the_total_across_a_kill_and_restart() {
                         }
                         continue;
                     };
-                    step = step
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    let from = (step >> 33) % ACCOUNTS;
-                    let to = (from + 1 + (step >> 40) % (ACCOUNTS - 1)) % ACCOUNTS;
-                    match transfer(resp, from, to, 1 + (step >> 50) as i64 % 10) {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    let from = (state >> 33) % ACCOUNTS;
+                    let to = (from + 1 + (state >> 40) % (ACCOUNTS - 1)) % ACCOUNTS;
+                    match transfer(
+                        resp,
+                        from,
+                        to,
+                        1 + i64::try_from((state >> 50) % 10).expect("small"),
+                    ) {
                         Ok(true) => {
                             committed.fetch_add(1, Ordering::Relaxed);
                         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use redis_protocol::resp2::types::BytesFrame;
-use tutti_engine::group::GroupHandle;
+use tutti_engine::group::{ConnectionRow, GroupHandle, MemberRow};
 use tutti_engine::member::Member;
 use tutti_engine::txn::{encode_message, EngineMessage};
 
@@ -55,7 +55,6 @@ fn table(columns: &[&'static str], rows: impl Iterator<Item = Vec<String>>) -> B
 
 pub(super) fn group_command(args: &[Bytes], member: &Member) -> Reply {
     let group = member.group();
-    use tutti_engine::group::{ConnectionRow, MemberRow};
     let sub = String::from_utf8_lossy(&args[1]).to_ascii_uppercase();
     let frame = match (sub.as_str(), args.len()) {
         ("MEMBERS", 2) => table(&MemberRow::COLUMNS, group.members().iter().map(|row| row.values().to_vec())),

@@ -165,7 +165,9 @@ fn later(member: Arc<Member>, commands: Vec<Command>, multi: bool) -> Reply {
 /// Runs one command inside the transaction and returns its reply.
 fn apply(txn: &mut CommandTxn<'_>, command: &Command) -> BytesFrame {
     match command {
-        Command::Get(key) => txn.get(key).map_or(BytesFrame::Null, value_frame),
+        Command::Get(key) => txn
+            .get(key)
+            .map_or(BytesFrame::Null, |value| value_frame(&value)),
         Command::Set(key, value) => {
             txn.put(key, Value::from(&value[..]));
             ok()
@@ -202,7 +204,10 @@ fn apply(txn: &mut CommandTxn<'_>, command: &Command) -> BytesFrame {
         }
         Command::MGet(keys) => BytesFrame::Array(
             keys.iter()
-                .map(|key| txn.get(key).map_or(BytesFrame::Null, value_frame))
+                .map(|key| {
+                    txn.get(key)
+                        .map_or(BytesFrame::Null, |value| value_frame(&value))
+                })
                 .collect(),
         ),
         Command::MSet(pairs) => {
@@ -304,8 +309,8 @@ fn txn_error(failure: &TxnError) -> BytesFrame {
     }
 }
 
-fn value_frame(value: Value) -> BytesFrame {
-    bulk(Bytes::copy_from_slice(&value))
+fn value_frame(value: &Value) -> BytesFrame {
+    bulk(Bytes::copy_from_slice(value))
 }
 
 fn ok() -> BytesFrame {

@@ -34,6 +34,19 @@ pub(super) enum Event {
     Replace { node: usize },
     /// The safety phase ends and healing begins.
     BeginHealing,
+    /// Node `node` applies the committed transaction at `seqno`, if it has not crashed
+    /// since `life` (bank workload).
+    Apply { node: usize, life: u64, seqno: u64 },
+    /// Client `client` of node `node` starts its next transaction, if the node has not
+    /// crashed since `life` (bank workload).
+    ClientTurn {
+        node: usize,
+        life: u64,
+        client: usize,
+    },
+    /// Node `node` proposes its low watermark, if it has not crashed since `life` (bank
+    /// workload).
+    LowWatermarkTick { node: usize, life: u64 },
 }
 
 struct Scheduled {

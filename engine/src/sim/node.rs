@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use tutti_net::gcs::{Gcs, MemberId, MemberState, Status};
 
 use super::disk::Disk;
+use super::txn_node::TxnNode;
 
 /// A simulated member.
 pub(super) struct Node {
@@ -29,6 +30,12 @@ pub(super) struct Node {
     pub(super) proposals: u64,
     /// How this node's core last showed each other member (`MemberStateChanged`).
     pub(super) shown: BTreeMap<MemberId, MemberState>,
+    /// Its transactional state in the bank workload; `None` while crashed (it is in
+    /// memory) and in the messages workload.
+    pub(super) txn: Option<TxnNode>,
+    /// The highest low watermark it ever proposed, over all its lives: it proposes only
+    /// higher ones, so every payload it proposes is unique.
+    pub(super) low_watermark_proposed: u64,
 }
 
 impl Node {
@@ -42,6 +49,8 @@ impl Node {
             retired: false,
             proposals: 0,
             shown: BTreeMap::new(),
+            txn: None,
+            low_watermark_proposed: 0,
         }
     }
 

@@ -77,6 +77,91 @@ impl Default for FaultOptions {
     }
 }
 
+/// What the simulated members propose.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Workload {
+    /// Unique opaque payloads at random times: exercises the total order alone.
+    #[default]
+    Messages,
+    /// Transactions of a small bank through certification and apply (see
+    /// [`BankOptions`]).
+    Bank(BankOptions),
+}
+
+/// The bank workload: simulated clients on every member run command-style transactions
+/// on a small hot set of keys, so that members really conflict.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BankOptions {
+    /// Clients per member; each has one transaction in flight at a time.
+    pub clients_per_member: usize,
+    /// Accounts transfers move money between.
+    pub accounts: usize,
+    /// Counters incremented by read-modify-write transactions.
+    pub counters: usize,
+    /// Keys blind writes set to unique values.
+    pub blind_keys: usize,
+    /// Mean time a client waits between two transactions.
+    pub think_time: Duration,
+    /// Times a transaction aborted by certification is run again before its client is
+    /// told it aborted (Galera's `wsrep_retry_autocommit`).
+    pub autocommit_retries: u32,
+    /// Longest time from a committed transaction's delivery to its apply. Each apply
+    /// draws its own lag, so applies finish out of order within this window.
+    pub apply_lag_max: Duration,
+    /// Mean time between two low watermark proposals of one member.
+    pub low_watermark_interval: Duration,
+    /// Whether command-style transactions read their member's in-flight writes and
+    /// chain to them (off: every local conflict aborts).
+    pub chaining: bool,
+}
+
+impl Default for BankOptions {
+    fn default() -> BankOptions {
+        BankOptions {
+            clients_per_member: 3,
+            accounts: 6,
+            counters: 3,
+            blind_keys: 4,
+            think_time: Duration::from_millis(25),
+            autocommit_retries: 3,
+            apply_lag_max: Duration::from_millis(3),
+            low_watermark_interval: Duration::from_millis(150),
+            chaining: true,
+        }
+    }
+}
+
+impl Workload {
+    /// The bank workload with its default knobs.
+    pub fn bank() -> Workload {
+        Workload::Bank(BankOptions::default())
+    }
+}
+
+impl BankOptions {
+    fn validate(&self) -> Result<(), String> {
+        if self.accounts < 2 || self.counters == 0 || self.blind_keys == 0 {
+            return Err(format!(
+                "the bank needs at least 2 accounts, 1 counter and 1 blind key (got {}, {}, {})",
+                self.accounts, self.counters, self.blind_keys
+            ));
+        }
+        if !(1..=BANK_CLIENTS_PER_MEMBER_MAX).contains(&self.clients_per_member) {
+            return Err(format!(
+                "clients_per_member = {} is outside 1..={BANK_CLIENTS_PER_MEMBER_MAX}",
+                self.clients_per_member
+            ));
+        }
+        if self.think_time.is_zero() || self.low_watermark_interval.is_zero() {
+            return Err("think_time and low_watermark_interval must be positive".to_string());
+        }
+        Ok(())
+    }
+}
+
+/// Clients one member serves at most in the bank workload.
+pub const BANK_CLIENTS_PER_MEMBER_MAX: usize = 64;
+
 /// Everything that shapes a run besides the seed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimOptions {
@@ -95,6 +180,8 @@ pub struct SimOptions {
     pub payload_bytes: usize,
     /// Fault knobs.
     pub faults: FaultOptions,
+    /// What the members propose.
+    pub workload: Workload,
 }
 
 impl Default for SimOptions {
@@ -107,6 +194,7 @@ impl Default for SimOptions {
             proposal_interval: Duration::from_millis(40),
             payload_bytes: 24,
             faults: FaultOptions::default(),
+            workload: Workload::Messages,
         }
     }
 }
@@ -154,6 +242,17 @@ impl SimOptions {
                     .to_string(),
             );
         }
+        if let Workload::Bank(bank) = &self.workload {
+            bank.validate()?;
+        }
         Ok(())
+    }
+
+    /// The bank workload's options, if it runs.
+    pub(super) fn bank_options(&self) -> Option<&BankOptions> {
+        match &self.workload {
+            Workload::Bank(bank) => Some(bank),
+            Workload::Messages => None,
+        }
     }
 }

@@ -21,6 +21,8 @@ use super::node::Node;
 use super::options::SimOptions;
 use super::{SimOutcome, SimStats};
 
+mod transactions;
+
 /// Events one run may process before it is declared runaway.
 const EVENTS_MAX: u64 = 20_000_000;
 /// Nodes (initial plus replacements) one run may create, per initial member.
@@ -54,6 +56,8 @@ pub struct Simulation {
     healing: bool,
     workload_until: u64,
     finished: bool,
+    /// Client requests started (bank workload), for unique values.
+    bank_requests: u64,
     /// Print every command (set `TUTTI_SIM_TRACE=1` to debug a seed).
     trace: bool,
 }
@@ -79,6 +83,7 @@ impl Simulation {
             healing: false,
             workload_until: u64::MAX,
             finished: false,
+            bank_requests: 0,
             trace: std::env::var_os("TUTTI_SIM_TRACE").is_some(),
         };
         let ids: Vec<MemberId> = (0..simulation.options.members)
@@ -110,9 +115,14 @@ impl Simulation {
         self.nodes.push(Node::new(id, gcs));
         self.index.insert(id, node);
         self.stats.joins += 1;
-        self.process(node);
-        let first = self.now + self.proposal_delay();
-        self.queue.push(first, Event::Workload { node });
+        if self.options.bank_options().is_some() {
+            self.start_txn_node(node);
+            self.process(node);
+        } else {
+            self.process(node);
+            let first = self.now + self.proposal_delay();
+            self.queue.push(first, Event::Workload { node });
+        }
         node
     }
 
@@ -184,6 +194,9 @@ impl Simulation {
             }
             Event::Replace { node } => self.replace(node),
             Event::BeginHealing => self.begin_healing(),
+            Event::Apply { node, life, seqno } => self.on_apply(node, life, seqno),
+            Event::ClientTurn { node, life, client } => self.on_client_turn(node, life, client),
+            Event::LowWatermarkTick { node, life } => self.on_low_watermark_tick(node, life),
         }
     }
 
@@ -229,6 +242,9 @@ impl Simulation {
                 self.stats.entries_delivered += 1;
                 let stream = (node, self.nodes[node].life);
                 self.checkers.on_deliver(stream, seqno, &entry);
+                if self.nodes[node].txn.is_some() {
+                    self.on_txn_delivered(node, seqno.0, &entry);
+                }
             }
             Command::SetTimer { at } => self.set_timer(node, at.0),
             Command::ViewInstalled { view, .. } => {
@@ -441,6 +457,7 @@ impl Simulation {
             0
         };
         self.nodes[node].disk.crash(surviving);
+        self.stop_txn_node(node);
         self.stats.crashes += 1;
     }
 
@@ -464,6 +481,9 @@ impl Simulation {
         let config = GcsConfig::new(state.id, self.group_name);
         state.gcs = Some(Gcs::restart(config, restored, Time(self.now)));
         self.stats.restarts += 1;
+        if self.options.bank_options().is_some() {
+            self.start_txn_node(node);
+        }
         self.process(node);
     }
 
@@ -476,6 +496,7 @@ impl Simulation {
         }
         self.nodes[node].retired = true;
         self.nodes[node].gcs = None;
+        self.stop_txn_node(node);
         let seeds: Vec<MemberId> = self
             .nodes
             .iter()
@@ -563,6 +584,9 @@ impl Simulation {
             .max()
             .unwrap_or(0);
         self.checkers.at_end(&live);
+        if self.options.bank_options().is_some() {
+            self.finish_txns();
+        }
     }
 
     /// The outcome so far (call after [`Simulation::finish`] for the full checks).

@@ -1,29 +1,53 @@
-//! Checkers: one per property of the total order, each named after it.
+//! Checkers: one per property, each named after it.
 //!
 //! Deliveries are recorded per *stream*: one life of one node (a restart starts a new
-//! stream, which delivers from seqno 1 again). The safety checkers (agreement, total
-//! order, integrity) run at every delivery; durability and liveness run at the end of
-//! the healing phase. A checker never changes the run; it only reports the first
+//! stream, which delivers from seqno 1 again). The safety checkers of the total order
+//! (agreement, total order, integrity) run at every delivery; durability and liveness
+//! run at the end of the healing phase.
+//!
+//! The bank workload adds the transactional properties: certification determinism at
+//! every certification; parallel apply equals serial apply and the conserved bank total
+//! at every watermark; read your own writes at every acknowledgement; and at the end,
+//! convergence of the stores, no lost update, every acknowledged commit present, and no
+//! reported abort committed. A checker never changes the run; it only reports the first
 //! violation it sees.
 
+mod aborted;
+mod acknowledged;
 mod agreement;
+mod bank;
+mod certification;
+mod convergence;
 mod durability;
 mod integrity;
 mod liveness;
+mod parallel_apply;
+mod read_your_writes;
 mod total_order;
+mod transactions;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use tutti_net::gcs::{Entry, Incarnation, MemberId, Seqno};
+use tutti_storage::store::Store;
+
+use crate::certifier::Verdict;
+use crate::txn::{TxnId, TxnMessage};
+
+use super::options::BankOptions;
 
 pub(super) use liveness::LiveStream;
+pub(super) use transactions::{CertificationTotals, TxnMember};
 
 /// A violated property and what shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
-    /// The property's name: `agreement`, `total_order`, `integrity`,
-    /// `durability`, `liveness` (or `event_budget` for a runaway run, `options` for bad
-    /// options).
+    /// The property's name: `agreement`, `total_order`, `integrity`, `durability`,
+    /// `liveness`; with the bank workload also `certification_determinism`,
+    /// `parallel_apply`, `bank_conservation`, `no_lost_update`, `read_your_writes`,
+    /// `convergence`, `acknowledged_commit`, `reported_abort` (or `event_budget` for a
+    /// runaway run, `options` for bad options).
     pub property: &'static str,
     /// What was seen.
     pub detail: String,
@@ -45,6 +69,8 @@ pub(super) struct Checkers {
     pub(super) proposed: BTreeMap<Vec<u8>, (MemberId, Incarnation, u64)>,
     /// The seqno each payload was decided at.
     pub(super) payload_seqno: BTreeMap<Vec<u8>, Seqno>,
+    /// The transactions certified and what clients were told (bank workload).
+    pub(super) txns: transactions::TxnRecords,
     /// The first violation.
     pub(super) failure: Option<Failure>,
 }
@@ -83,5 +109,76 @@ impl Checkers {
         if let Err(failure) = result {
             self.failure = Some(failure);
         }
+    }
+
+    fn record(&mut self, result: Result<(), Failure>) {
+        if let (Err(failure), None) = (result, &self.failure) {
+            self.failure = Some(failure);
+        }
+    }
+
+    /// Certification determinism, at every certification of every stream.
+    pub(super) fn on_certified(
+        &mut self,
+        stream: StreamId,
+        seqno: u64,
+        txn: &Arc<TxnMessage>,
+        verdict: Verdict,
+    ) {
+        let result = certification::check(&mut self.txns, stream, seqno, txn, verdict);
+        self.record(result);
+    }
+
+    /// Parallel apply and the bank total, at every watermark a member reaches.
+    pub(super) fn on_watermark(
+        &mut self,
+        options: &BankOptions,
+        stream: StreamId,
+        watermark: u64,
+        store: &Store,
+        serial: &Store,
+    ) {
+        if self.failure.is_some() {
+            return;
+        }
+        let result = parallel_apply::check(stream.0, stream.1, watermark, store, serial)
+            .and_then(|()| bank::check_total(options, stream.0, store, watermark));
+        self.record(result);
+    }
+
+    /// Read your own writes, then records the acknowledged commit.
+    pub(super) fn on_acknowledged(
+        &mut self,
+        node: usize,
+        txn: &TxnMessage,
+        seqno: u64,
+        store: &Store,
+        watermark: u64,
+    ) {
+        let result = read_your_writes::check(&self.txns, node, txn, seqno, store, watermark);
+        self.record(result);
+        self.txns.acknowledged.push((txn.id, seqno));
+    }
+
+    /// A client was told its transaction aborted (every attempt in `attempts`).
+    pub(super) fn on_reported_aborted(&mut self, attempts: &[TxnId]) {
+        self.txns.reported_aborted.extend_from_slice(attempts);
+    }
+
+    /// Totals over the final order.
+    pub(super) fn certification_totals(&self) -> CertificationTotals {
+        self.txns.totals()
+    }
+
+    /// Runs the end-of-run transactional checkers.
+    pub(super) fn at_end_txns(&mut self, options: &BankOptions, members: &[TxnMember<'_>]) {
+        if self.failure.is_some() {
+            return;
+        }
+        let result = convergence::check(members)
+            .and_then(|()| bank::check_end(&self.txns, options, members))
+            .and_then(|()| acknowledged::check(&self.txns, members))
+            .and_then(|()| aborted::check(&self.txns));
+        self.record(result);
     }
 }

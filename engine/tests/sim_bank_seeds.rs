@@ -1,0 +1,169 @@
+//! The bank workload through the simulator: transactions with real contention under
+//! every fault, judged by the transactional checkers (certification determinism,
+//! parallel apply equals serial apply, conserved total, no lost update, read your own
+//! writes, convergence, acknowledged commits present, no reported abort committed) as
+//! well as the total order's.
+
+use std::time::Duration;
+
+use tutti_engine::sim::{
+    run_seed, BankOptions, FaultOptions, SimOptions, SimOutcome, Simulation, Workload,
+};
+
+/// Default faults and the default bank, or harsher ones: more loss and duplication,
+/// longer delays, a fault every half second, more clients per member and a slower apply.
+fn options(members: usize, stress: bool) -> SimOptions {
+    let mut options = SimOptions {
+        members,
+        workload: Workload::bank(),
+        ..SimOptions::default()
+    };
+    if stress {
+        options.faults.loss_probability = 0.10;
+        options.faults.duplicate_probability = 0.05;
+        options.faults.delay_max = Duration::from_millis(20);
+        options.faults.fault_interval = Duration::from_millis(500);
+        options.workload = Workload::Bank(BankOptions {
+            clients_per_member: 6,
+            apply_lag_max: Duration::from_millis(20),
+            low_watermark_interval: Duration::from_millis(40),
+            ..BankOptions::default()
+        });
+    }
+    options
+}
+
+fn run_many_with(options: &SimOptions, seeds: std::ops::Range<u64>) {
+    let members = options.members;
+    let mut failures = Vec::new();
+    for seed in seeds {
+        let outcome = run_seed(seed, options);
+        if let Err(failure) = &outcome.result {
+            failures.push(format!(
+                "seed {seed} ({members} members): {}: {}",
+                failure.property, failure.detail
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "failing bank seeds:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn bank_seeds_three_members() {
+    run_many_with(&options(3, false), 0..80);
+}
+
+#[test]
+fn bank_seeds_five_members() {
+    run_many_with(&options(5, false), 1000..1040);
+}
+
+/// A quiet group running the bank for 6 seconds, then healing.
+fn quiet_bank_run(seed: u64, members: usize, chaining: bool) -> SimOutcome {
+    let mut options = options(members, false);
+    options.faults = FaultOptions::none();
+    options.workload = Workload::Bank(BankOptions {
+        chaining,
+        ..BankOptions::default()
+    });
+    let mut simulation = Simulation::new(seed, options);
+    simulation.run_for(Duration::from_secs(6));
+    simulation.begin_healing();
+    simulation.run_for(Duration::from_secs(10));
+    simulation.finish();
+    simulation.outcome()
+}
+
+#[test]
+fn quiet_bank_commits_conflicts_and_chains() {
+    let outcome = quiet_bank_run(11, 3, true);
+    let stats = &outcome.stats;
+    assert_eq!(outcome.result, Ok(()), "{stats:?}");
+    // Nine clients for 9 seconds of workload: thousands of requests, nearly all
+    // answered as committed after their retries.
+    assert!(stats.txns_committed > 1000, "{stats:?}");
+    assert!(stats.txns_committed > 10 * stats.txns_aborted, "{stats:?}");
+    // The hot set makes members conflict, and one member's clients chain.
+    assert!(stats.conflict_aborts > 100, "{stats:?}");
+    assert!(stats.chained_commits > 20, "{stats:?}");
+    // Low watermarks are ordered, so certification collects its garbage.
+    assert!(stats.gc_seqno > stats.final_seqno / 2, "{stats:?}");
+    // Without faults every request is answered, and nothing is refused.
+    assert_eq!(
+        (stats.txns_unknown, stats.txns_refused),
+        (0, 0),
+        "{stats:?}"
+    );
+    assert_eq!(
+        stats.certification_aborts,
+        stats.conflict_aborts + stats.dependency_aborts,
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn quiet_bank_without_chaining_never_chains() {
+    let outcome = quiet_bank_run(11, 3, false);
+    let stats = &outcome.stats;
+    assert_eq!(outcome.result, Ok(()), "{stats:?}");
+    assert!(stats.txns_committed > 1000, "{stats:?}");
+    assert_eq!(
+        (stats.chained_commits, stats.dependency_aborts),
+        (0, 0),
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn origin_crash_mid_flight_leaves_unknown_outcomes_and_the_checks_hold() {
+    let mut options = options(3, false);
+    options.faults = FaultOptions::none();
+    let mut simulation = Simulation::new(21, options);
+    simulation.run_for(Duration::from_secs(3));
+    let victim = simulation.sequencer().expect("the group has a sequencer");
+    simulation.crash(victim);
+    simulation.run_for(Duration::from_secs(2));
+    // The survivors' clients keep committing while the sequencer is down.
+    simulation.restart(victim);
+    simulation.run_for(Duration::from_secs(2));
+    simulation.begin_healing();
+    simulation.run_for(Duration::from_secs(20));
+    simulation.finish();
+    let outcome = simulation.outcome();
+    let stats = &outcome.stats;
+    assert_eq!(outcome.result, Ok(()), "{stats:?}");
+    assert!(stats.txns_unknown > 0, "{stats:?}");
+    assert_eq!(stats.view_changes, 1, "{stats:?}");
+    assert!(stats.txns_committed > 500, "{stats:?}");
+}
+
+#[test]
+fn bank_runs_are_deterministic() {
+    let options = options(3, false);
+    let first = run_seed(5, &options);
+    assert_eq!(first, run_seed(5, &options));
+    assert!(first.stats.txns_committed > 0, "{:?}", first.stats);
+}
+
+/// Many seeds, chosen by the environment: `TUTTI_SIM_SEEDS=1000 TUTTI_SIM_MEMBERS=5
+/// TUTTI_SIM_FIRST=0 cargo test --release -p tutti-engine --test sim_bank_seeds --
+/// --ignored` (add `TUTTI_SIM_STRESS=1` for harsher faults and more clients).
+#[test]
+#[ignore = "long: run by hand with --release"]
+fn bank_seeds_from_environment() {
+    let read = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let count = read("TUTTI_SIM_SEEDS", 1000);
+    let first = read("TUTTI_SIM_FIRST", 0);
+    let members = usize::try_from(read("TUTTI_SIM_MEMBERS", 3)).unwrap_or(3);
+    let stress = std::env::var_os("TUTTI_SIM_STRESS").is_some();
+    run_many_with(&options(members, stress), first..first + count);
+}

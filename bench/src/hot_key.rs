@@ -10,17 +10,18 @@
 //! member once they applied the same prefix, equals the number of commits (no lost
 //! increment). Members are started on temporary data directories and stopped at the end.
 
-use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use thiserror::Error;
-use tutti_engine::group::GroupOptions;
-use tutti_engine::member::{Member, MemberError, MemberOptions, TxnError};
-use tutti_net::gcs::MemberState;
+use tutti_engine::member::{Member, MemberError, TxnError, AUTOCOMMIT_RETRIES_DEFAULT};
+use tutti_net::transport::runtime::IoBackend;
 use tutti_storage::log::SyncPolicy;
 use tutti_storage::store::Value;
+
+use crate::in_process::{GroupSpec, InProcessGroup};
+use crate::target::BenchError;
 
 /// The counter's key.
 const HOT_KEY: &[u8] = b"hot";
@@ -109,55 +110,20 @@ pub fn run(options: &HotKeyOptions) -> Result<HotKeyResult, HotKeyError> {
             "members and clients must be at least 1".to_owned(),
         ));
     }
-    let dir = tempfile::tempdir()?;
-    let members = start_group(options, dir.path())?;
-    let outcome = drive(options, &members);
-    for member in &members {
-        let _ = member.shutdown(None);
-    }
-    outcome
-}
-
-fn free_addr() -> Result<SocketAddr, std::io::Error> {
-    TcpListener::bind("127.0.0.1:0")?.local_addr()
-}
-
-fn start_group(options: &HotKeyOptions, dir: &std::path::Path) -> Result<Vec<Member>, HotKeyError> {
-    let group_name = u128::from_le_bytes(*uuid::Uuid::new_v4().as_bytes());
-    let mut members = Vec::with_capacity(options.members);
-    let mut first_peer = None;
-    for index in 0..options.members {
-        let peer = free_addr()?;
-        let mut group = GroupOptions::new(
-            group_name,
-            dir.join(format!("member-{index}")),
-            peer,
-            free_addr()?,
-        );
-        group.log_sync = options.log_sync;
-        group.bootstrap = index == 0;
-        group.seeds = first_peer.into_iter().collect();
-        first_peer.get_or_insert(peer);
-        let mut member_options = MemberOptions::new(group);
-        member_options.chaining = options.chaining;
-        let member =
-            Member::start(member_options).map_err(|source| HotKeyError::Start { index, source })?;
-        members.push(member);
-    }
-    let deadline = Instant::now() + SETTLE_WAIT;
-    while !members.iter().all(|member| {
-        member.group().stats().state == Some(MemberState::Online)
-            && member.group().members().len() == options.members
-    }) {
-        if Instant::now() > deadline {
-            return Err(HotKeyError::Settle(format!(
-                "the {}-member group did not form within {SETTLE_WAIT:?}",
-                options.members
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(members)
+    let group = InProcessGroup::start(&GroupSpec {
+        members: options.members,
+        log_sync: options.log_sync,
+        io_backend: IoBackend::Auto,
+        chaining: options.chaining,
+        autocommit_retries: AUTOCOMMIT_RETRIES_DEFAULT,
+    })
+    .map_err(|error| match error {
+        BenchError::Start { index, source } => HotKeyError::Start { index, source },
+        BenchError::Io(error) => HotKeyError::Io(error),
+        other => HotKeyError::Settle(other.to_string()),
+    })?;
+    drive(options, group.members())
+    // Dropping the group stops the members and removes their directories.
 }
 
 fn increment(txn: &mut tutti_engine::local::CommandTxn<'_>) -> i64 {

@@ -19,6 +19,7 @@ pub mod certifier;
 pub mod group;
 pub mod local;
 pub mod member;
+pub mod metrics;
 pub mod replica;
 pub mod sim;
 pub mod txn;

@@ -104,6 +104,24 @@ impl CommandTxn<'_> {
         self.store.get(key, self.snapshot)
     }
 
+    /// The value of `key` as committed: the transaction's own write, else the store at
+    /// the snapshot, never a local in-flight write (which may still abort). The key is
+    /// checked at certification, and no dependency is taken. For reads that must not
+    /// see uncommitted data (a `WATCH`ed key, whose value the client writes back later).
+    pub fn get_committed(&mut self, key: &[u8]) -> Option<Value> {
+        if let Some(write) = self.writes.iter().find(|write| &*write.key == key) {
+            return write.value.clone();
+        }
+        let hash = KeyHash::of(key);
+        if !self.checked.iter().any(|checked| checked.key == hash) {
+            self.checked.push(CheckedKey {
+                key: hash,
+                observed_at: self.snapshot,
+            });
+        }
+        self.store.get(key, self.snapshot)
+    }
+
     /// The value of `key` as [`get`](Self::get) would return it, without checking the
     /// key at certification and without a dependency: for replies that describe a blind
     /// write (how many keys a `DEL` removed), never for a value that is written back.
@@ -140,6 +158,15 @@ impl CommandTxn<'_> {
     /// The snapshot the transaction reads the store at.
     pub fn snapshot(&self) -> Seqno {
         self.snapshot
+    }
+
+    /// Whether one of this member's transactions that writes `key` is in flight
+    /// (proposed, not yet applied or aborted). A `WATCH`ed key with such a writer must
+    /// not be read through the overlay: the writer may have started after the `WATCH`,
+    /// and reading it would excuse it as a dependency.
+    pub fn has_in_flight_writer(&self, key: &[u8]) -> bool {
+        self.overlay
+            .is_some_and(|overlay| overlay.contains_key(key))
     }
 
     /// Adds a key observed earlier (a `WATCH`) to the checked set.
@@ -412,6 +439,37 @@ mod tests {
         assert!(local
             .execute(&store, Seqno(0), |t| t.put(b"c", value(b"1")))
             .is_ok());
+    }
+
+    #[test]
+    fn an_in_flight_writer_is_visible_until_it_is_applied() {
+        let store = Store::new();
+        let mut local = LocalTxns::new(MemberId(1), 1, 100);
+        let ((), a) = local
+            .execute(&store, Seqno(0), |t| t.put(b"w", value(b"1")))
+            .unwrap();
+        let (seen, _) = local
+            .execute(&store, Seqno(0), |t| {
+                (
+                    t.has_in_flight_writer(b"w"),
+                    t.has_in_flight_writer(b"other"),
+                )
+            })
+            .unwrap();
+        assert_eq!(seen, (true, false));
+        let (committed, _) = local
+            .execute(&store, Seqno(0), |t| (t.get_committed(b"w"), t.get(b"w")))
+            .unwrap();
+        assert_eq!(
+            committed,
+            (None, Some(value(b"1"))),
+            "only get reads the overlay"
+        );
+        local.on_verdict(a.unwrap().id.number, Seqno(1), true);
+        let (after, _) = local
+            .execute(&store, Seqno(1), |t| t.has_in_flight_writer(b"w"))
+            .unwrap();
+        assert!(!after, "applied writers leave the overlay");
     }
 
     #[test]

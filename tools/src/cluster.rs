@@ -3,7 +3,8 @@
 //! It starts N child `tutti server` processes on 127.0.0.1 (the first bootstraps the
 //! group, the others join with it as their seed), each with its own data directory and
 //! log file under the cluster directory (a new temporary one unless `--data-dir` is
-//! given), prints where each listens, writes `<dir>/cluster.json`, waits (bounded) until
+//! given), prints where each listens (clients, peers, metrics), writes
+//! `<dir>/cluster.json`, waits (bounded) until
 //! every member shows every member ONLINE, and says so. On SIGINT or SIGTERM it stops
 //! every child: SIGTERM (each leaves the group), then SIGKILL after a bounded wait. A
 //! cluster directory used before is started again on the same data and group name.
@@ -39,8 +40,8 @@ pub struct ClusterArgs {
     /// Number of members (1..=9).
     #[arg(long, default_value_t = 3)]
     pub members: usize,
-    /// First port: member i listens for clients on base+2i and for peers on base+2i+1.
-    /// Without it, free ports are picked.
+    /// First port: member i listens for clients on base+3i, for peers on base+3i+1 and
+    /// serves metrics on base+3i+2. Without it, free ports are picked.
     #[arg(long)]
     pub base_port: Option<u16>,
     /// Directory for the members' data and logs (a new temporary one by default).
@@ -71,6 +72,8 @@ pub struct ClusterMember {
     pub client_address: SocketAddr,
     /// Where the other members connect.
     pub peer_address: SocketAddr,
+    /// Where Prometheus scrapes `/metrics` (and `/health` answers).
+    pub metrics_address: SocketAddr,
     /// The member's data directory.
     pub data_dir: PathBuf,
     /// The member's log file.
@@ -140,17 +143,27 @@ fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn addresses(args: &ClusterArgs, index: usize) -> Result<(SocketAddr, SocketAddr), String> {
-    let port = |offset: usize| -> Result<u16, String> {
-        match args.base_port {
-            Some(base) => u16::try_from(usize::from(base) + 2 * index + offset)
+/// A member's client, peer and metrics addresses.
+struct Addresses {
+    client: SocketAddr,
+    peer: SocketAddr,
+    metrics: SocketAddr,
+}
+
+fn addresses(args: &ClusterArgs, index: usize) -> Result<Addresses, String> {
+    let port = |offset: usize| -> Result<SocketAddr, String> {
+        let port = match args.base_port {
+            Some(base) => u16::try_from(usize::from(base) + 3 * index + offset)
                 .map_err(|_| "--base-port is too high".to_owned()),
             None => free_port().map_err(|error| format!("cannot pick a free port: {error}")),
-        }
+        }?;
+        Ok(SocketAddr::from(([127, 0, 0, 1], port)))
     };
-    let client = SocketAddr::from(([127, 0, 0, 1], port(0)?));
-    let peer = SocketAddr::from(([127, 0, 0, 1], port(1)?));
-    Ok((client, peer))
+    Ok(Addresses {
+        client: port(0)?,
+        peer: port(1)?,
+        metrics: port(2)?,
+    })
 }
 
 fn start_all(args: &ClusterArgs, dir: &Path, children: &mut Vec<Child>) -> Result<(), String> {
@@ -188,7 +201,11 @@ fn spawn_member(
 ) -> Result<(Child, ClusterMember), String> {
     let exe = std::env::current_exe()
         .map_err(|error| format!("cannot find the tutti binary: {error}"))?;
-    let (client, peer) = addresses(args, index)?;
+    let Addresses {
+        client,
+        peer,
+        metrics,
+    } = addresses(args, index)?;
     let data_dir = dir.join(format!("member-{index}"));
     fs::create_dir_all(&data_dir)
         .map_err(|error| format!("cannot create {}: {error}", data_dir.display()))?;
@@ -207,7 +224,9 @@ fn spawn_member(
         .arg("--client-address")
         .arg(client.to_string())
         .arg("--peer-address")
-        .arg(peer.to_string());
+        .arg(peer.to_string())
+        .arg("--metrics-address")
+        .arg(metrics.to_string());
     command
         .arg("--log-sync")
         .arg(&args.log_sync)
@@ -222,7 +241,7 @@ fn spawn_member(
         .spawn()
         .map_err(|error| format!("cannot start member {index}: {error}"))?;
     println!(
-        "member {index}: pid {} client {client} peer {peer} data {} log {}",
+        "member {index}: pid {} client {client} peer {peer} metrics http://{metrics}/metrics data {} log {}",
         child.id(),
         data_dir.display(),
         log_file.display()
@@ -232,6 +251,7 @@ fn spawn_member(
         pid: child.id(),
         client_address: client,
         peer_address: peer,
+        metrics_address: metrics,
         data_dir,
         log_file,
     };

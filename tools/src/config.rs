@@ -12,7 +12,7 @@
 //! data_dir = "/var/lib/tutti"                          # required
 //! client_address = "127.0.0.1:6379"                    # RESP clients
 //! peer_address = "127.0.0.1:33061"                     # other members
-//! metrics_address = "127.0.0.1:9464"                   # reserved (metrics are not served yet)
+//! metrics_address = "127.0.0.1:9464"                   # Prometheus /metrics and /health (default: none)
 //! seeds = ["127.0.0.1:33062"]                          # peer addresses to join through
 //! bootstrap = false                                    # only the member that creates the group
 //! log_sync = "batch"                                   # batch | interval:<ms> | none
@@ -26,6 +26,7 @@
 //! autocommit_retries = 3                               # runs of a conflicted command after the first
 //! transaction_size_limit = 1024000                     # bytes of keys and values per transaction
 //! applier_workers = 2                                  # parallel appliers (key-sharded)
+//! requirepass = "secret"                               # clients must AUTH first (default: none)
 //! ```
 //!
 //! `local_chaining = false` (default true) is for measurements only: a command then
@@ -50,6 +51,8 @@ use tutti_storage::log::SyncPolicy;
 pub const CLIENT_ADDRESS_DEFAULT: &str = "127.0.0.1:6379";
 /// Default peer address (Group Replication's default port).
 pub const PEER_ADDRESS_DEFAULT: &str = "127.0.0.1:33061";
+/// The longest `requirepass` accepted, in bytes.
+const REQUIREPASS_BYTES_MAX: usize = 512;
 /// The longest duration option accepted.
 const DURATION_MAX: Duration = Duration::from_secs(3600);
 
@@ -109,7 +112,7 @@ pub struct RawConfig {
     /// Address for the other members (peer connections).
     #[arg(long)]
     pub peer_address: Option<String>,
-    /// Address reserved for the metrics endpoint (not served yet).
+    /// Address of the HTTP metrics endpoint (Prometheus `/metrics`, `/health`).
     #[arg(long)]
     pub metrics_address: Option<String>,
     /// Peer addresses of members to join through, comma separated.
@@ -154,6 +157,10 @@ pub struct RawConfig {
     /// Commands chain to this member's in-flight writes (false: for measurements only).
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub local_chaining: Option<bool>,
+    /// The password RESP clients must give (AUTH or HELLO ... AUTH) before any other
+    /// command; empty or absent: none.
+    #[arg(long)]
+    pub requirepass: Option<String>,
 }
 
 impl RawConfig {
@@ -194,6 +201,7 @@ impl RawConfig {
             transaction_size_limit: flags.transaction_size_limit.or(self.transaction_size_limit),
             applier_workers: flags.applier_workers.or(self.applier_workers),
             local_chaining: flags.local_chaining.or(self.local_chaining),
+            requirepass: flags.requirepass.or(self.requirepass),
         }
     }
 }
@@ -253,7 +261,7 @@ pub struct ServerConfig {
     pub group: GroupOptions,
     /// Where RESP clients connect.
     pub client_address: SocketAddr,
-    /// Reserved for the metrics endpoint; nothing listens there yet.
+    /// Where the HTTP metrics endpoint listens, if anywhere.
     pub metrics_address: Option<SocketAddr>,
     /// Runs of a conflicted command after the first.
     pub autocommit_retries: u32,
@@ -263,6 +271,8 @@ pub struct ServerConfig {
     pub applier_workers: usize,
     /// Commands chain to this member's in-flight writes.
     pub local_chaining: bool,
+    /// The password RESP clients must give first, if any (`CONFIG SET` can change it).
+    pub requirepass: Option<String>,
 }
 
 fn address(option: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
@@ -374,6 +384,18 @@ impl ServerConfig {
             });
         }
         group.member_weight = weight;
+        let requirepass = raw.requirepass.filter(|password| !password.is_empty());
+        if let Some(password) = &requirepass {
+            if password.len() > REQUIREPASS_BYTES_MAX || password.contains(['\r', '\n']) {
+                return Err(ConfigError::Invalid {
+                    option: "requirepass",
+                    value: "(hidden)".to_owned(),
+                    allowed: format!(
+                        "a password of at most {REQUIREPASS_BYTES_MAX} bytes without line breaks"
+                    ),
+                });
+            }
+        }
         Ok(ServerConfig {
             group,
             client_address,
@@ -382,11 +404,16 @@ impl ServerConfig {
             transaction_size_limit: member.transaction_size_limit,
             applier_workers: member.applier_workers,
             local_chaining: member.local_chaining,
+            requirepass,
         })
     }
 
-    /// The member's options.
+    /// The member's options. The server builds them once, just before it starts the
+    /// member, so this also installs the options the client port shows and changes
+    /// (`CONFIG GET` / `CONFIG SET`, `requirepass`; see `resp::settings`): the first
+    /// call in a process wins.
     pub fn member_options(&self) -> MemberOptions {
+        crate::resp::settings::install(self);
         let mut options = MemberOptions::new(self.group.clone());
         options.autocommit_retries = self.autocommit_retries;
         options.transaction_size_limit = self.transaction_size_limit;
@@ -524,6 +551,10 @@ mod tests {
                 applier_workers: Some(0),
                 ..raw()
             },
+            RawConfig {
+                requirepass: Some("a\nb".to_owned()),
+                ..raw()
+            },
         ];
         let options = [
             "member_weight",
@@ -535,6 +566,7 @@ mod tests {
             "single_primary_mode",
             "transaction_size_limit",
             "applier_workers",
+            "requirepass",
         ];
         for (case, option) in cases.into_iter().zip(options) {
             let error = ServerConfig::from_raw(case)

@@ -10,6 +10,7 @@
 //! - [`client`]: the small blocking RESP client the last three use.
 //! - [`vopr`]: the deterministic simulator over many seeds (`tutti vopr`).
 //! - [`bench_cmd`]: the benchmark subcommands (`tutti bench baseline`).
+//! - [`metrics`]: the server's Prometheus `/metrics` and `/health` endpoint.
 //!
 //! It builds on `tutti_engine::group` (the group core); it must never reach into the
 //! protocol cores itself.
@@ -19,6 +20,7 @@ pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod load;
+pub mod metrics;
 pub mod resp;
 pub mod server;
 pub mod status;

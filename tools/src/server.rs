@@ -4,9 +4,11 @@
 //! group core, certifier, appliers), serves RESP clients on a session thread, and waits for SIGTERM or
 //! SIGINT. Then it leaves the group voluntarily (bounded by `LEAVE_WAIT`), stops the
 //! group core and exits 0. An invalid configuration exits 2 before anything starts; a
-//! group core that fails (storage error, port in use) exits 1 with the reason. The
-//! metrics address is only reserved: nothing listens there yet. This module must never
-//! panic on configuration or client input.
+//! group core that fails (storage error, port in use) exits 1 with the reason. With a
+//! `metrics_address`, it serves Prometheus metrics and the member's health there
+//! (`crate::metrics`); that port is bound before the member starts, so a port in use
+//! fails start-up naming the address. This module must never panic on configuration or
+//! client input.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +21,7 @@ use tutti_engine::member::Member;
 use tutti_net::transport::spawn_on_core;
 
 use crate::config::{RawConfig, ServerConfig};
-use crate::resp;
+use crate::{metrics, resp};
 
 /// Longest a stopping member waits for its removal from the group to be committed.
 const LEAVE_WAIT: Duration = Duration::from_secs(5);
@@ -66,6 +68,14 @@ pub fn run(args: ServerArgs) -> i32 {
             return EXIT_FAILURE;
         }
     };
+    let metrics_listener = match config.metrics_address.map(metrics::bind).transpose() {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::error!("{error}");
+            eprintln!("tutti server: {error}");
+            return EXIT_FAILURE;
+        }
+    };
     let member = match Member::start(config.member_options()) {
         Ok(member) => Arc::new(member),
         Err(error) => {
@@ -76,6 +86,13 @@ pub fn run(args: ServerArgs) -> i32 {
     };
     let group = Arc::clone(member.group());
     announce(&config, &group);
+    if let Some(listener) = metrics_listener {
+        if let Err(error) = metrics::serve(listener, Arc::clone(&member)) {
+            tracing::error!("{error}");
+            eprintln!("tutti server: {error}");
+            return EXIT_FAILURE;
+        }
+    }
     let session_member = Arc::clone(&member);
     let session = spawn_on_core(
         "tutti-session".to_owned(),
@@ -109,7 +126,7 @@ fn announce(config: &ServerConfig, group: &GroupHandle) {
         "member started"
     );
     if let Some(metrics) = config.metrics_address {
-        tracing::info!(%metrics, "metrics_address is reserved; the metrics endpoint is not served yet");
+        tracing::info!(%metrics, "serving Prometheus metrics at /metrics and the member's health at /health");
     }
 }
 

@@ -138,3 +138,115 @@ fn bench_baseline_prints_a_table_and_writes_json() {
             > 0.0
     );
 }
+
+#[test]
+fn bench_run_measures_an_in_process_group_and_compare_reads_two_reports() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let json = dir.path().join("run.json");
+    let hgrm = dir.path().join("run.hgrm");
+    let svg = dir.path().join("run.svg");
+    let output = Command::new(env!("CARGO_BIN_EXE_tutti"))
+        .args(["bench", "run", "--members", "3", "--workload", "rmw"])
+        .args(["--distribution", "hotset:100:0.5", "--keys", "1000"])
+        .args(["--clients", "8", "--duration", "2s", "--warmup", "200ms"])
+        .args(["--log-sync", "none", "--quiet", "--json"])
+        .arg(&json)
+        .arg("--hgrm")
+        .arg(&hgrm)
+        .arg("--svg")
+        .arg(&svg)
+        .output()
+        .expect("tutti bench run runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("committed/s") && stdout.contains("loopback baseline"),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json written"))
+            .expect("valid json");
+    let config = &report["config"];
+    assert_eq!(config["members"].as_u64(), Some(3), "{report}");
+    assert_eq!(config["workload"].as_str(), Some("rmw"));
+    assert_eq!(config["log_sync"].as_str(), Some("none"));
+    assert_eq!(config["io_backend"].as_str(), Some("auto"));
+    assert_eq!(config["mode"].as_str(), Some("multi"));
+    assert_eq!(config["isolation"].as_str(), Some("command"));
+    assert_eq!(config["distribution"].as_str(), Some("hotset:100:0.5"));
+    let committed = report["committed"].as_u64().expect("committed");
+    assert!(committed > 100, "{report}");
+    assert_eq!(report["failed"].as_u64(), Some(0), "{report}");
+    assert!(report["commit_latency_us"]["p99"].as_u64().expect("p99") > 0);
+    assert!(
+        report["baseline"]["round_trip_p50_us"]
+            .as_f64()
+            .expect("rtt")
+            > 0.0
+    );
+    let after = report["members_after"].as_array().expect("member stats");
+    assert_eq!(after.len(), 3, "{report}");
+    let hgrm_text = std::fs::read_to_string(&hgrm).expect("hgrm written");
+    assert!(
+        hgrm_text.contains("Percentile") && hgrm_text.contains("#[Max"),
+        "{hgrm_text}"
+    );
+    let svg_text = std::fs::read_to_string(&svg).expect("svg written");
+    assert!(
+        svg_text.starts_with("<svg") && svg_text.contains("polyline"),
+        "svg"
+    );
+
+    // A second report, as if from another run, with twice the throughput.
+    let mut doubled = report.clone();
+    let rate = report["committed_per_s"].as_f64().expect("rate");
+    doubled["committed_per_s"] = serde_json::json!(rate * 2.0);
+    doubled["config"]["clients"] = serde_json::json!(16);
+    let other = dir.path().join("other.json");
+    std::fs::write(&other, doubled.to_string()).expect("written");
+    let output = Command::new(env!("CARGO_BIN_EXE_tutti"))
+        .args(["bench", "compare"])
+        .arg(&json)
+        .arg(&other)
+        .output()
+        .expect("tutti bench compare runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|line| line.starts_with("committed/s"))
+        .expect("a committed/s row");
+    assert!(line.trim_end().ends_with("2.00"), "{line}");
+    assert!(stdout.contains("clients: 8 -> 16"), "{stdout}");
+
+    // Not a report: refused, naming the file.
+    let output = Command::new(env!("CARGO_BIN_EXE_tutti"))
+        .args(["bench", "compare"])
+        .arg(&json)
+        .arg(&hgrm)
+        .output()
+        .expect("tutti bench compare runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("run.hgrm"));
+}
+
+#[test]
+fn bench_run_refuses_single_primary_and_netem_with_a_reason() {
+    for (flags, expected) in [
+        (
+            ["--mode", "single"],
+            "single-primary mode does not exist yet",
+        ),
+        (["--netem", "10ms"], "not built yet"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_tutti"))
+            .args(["bench", "run"])
+            .args(flags)
+            .output()
+            .expect("tutti bench run runs");
+        assert_eq!(output.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+}

@@ -59,6 +59,12 @@ fn cluster_starts_three_members_and_ctrl_c_stops_them_all() {
     assert_eq!(file.members.len(), 3);
     for member in &file.members {
         assert!(!member.member_id.is_empty());
+        assert_eq!(
+            health(member.metrics_address),
+            "HTTP/1.1 200 OK",
+            "{} serves its health",
+            member.metrics_address
+        );
         assert!(
             tutti::cluster::all_online(&member.client_address.to_string(), 3),
             "{} shows 3 members ONLINE",
@@ -98,6 +104,21 @@ fn single_primary_mode_is_refused() {
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("single-primary mode is not built yet")
     );
+}
+
+/// `GET /health` on a member's metrics address; returns the status line.
+fn health(address: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("the metrics port accepts");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\n\r\n")
+        .expect("request sent");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.lines().next().unwrap_or_default().to_owned()
 }
 
 /// Reads the cluster's output until it reports every member ONLINE (bounded).

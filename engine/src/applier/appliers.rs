@@ -15,6 +15,7 @@ use super::tracker::Tracker;
 use super::watermark::Watermark;
 use super::worker::{shard_of, Part, Worker};
 use super::{ApplierError, ApplierOptions, ApplierStats, ApplyJob};
+use crate::metrics::HistogramSnapshot;
 
 /// The running applier workers. Dropping it stops them as [`Appliers::shutdown`] does,
 /// except that a worker's panic is not propagated.
@@ -96,6 +97,8 @@ impl Appliers {
             self.tracker.advance();
             return;
         };
+        // Timed from here, the byte bound's wait included.
+        self.tracker.apply_clock.started(seqno);
         let workers = self.queues.len();
         let mut bytes_by_worker = [0_u64; APPLIER_WORKERS_MAX];
         let mut involved = 0_u64;
@@ -138,6 +141,12 @@ impl Appliers {
     /// passed it (its writes are visible), and as queued until then.
     pub fn stats(&self) -> ApplierStats {
         self.tracker.stats()
+    }
+
+    /// Committed transactions from [`submit`](Self::submit) to the watermark passing
+    /// them (the apply latency).
+    pub fn apply_latency(&self) -> HistogramSnapshot {
+        self.tracker.apply_clock.histogram().snapshot()
     }
 
     /// The done tracker, for tests that stall the workers.

@@ -22,6 +22,10 @@ pub const APPLIER_QUEUE_PARTS_MAX: usize = 1 << 14;
 /// a watermark that follows the installs more closely, more means fewer shared locks.
 pub const APPLIER_REPORT_PARTS: usize = 64;
 
+/// Committed transactions whose apply latency is being timed at once (16 bytes each).
+/// The queues' part bound keeps far fewer in flight; past it, samples are skipped.
+pub const APPLY_LATENCY_PENDING_MAX: usize = 1 << 16;
+
 const _: () = assert!(APPLIER_WORKERS_DEFAULT >= 1);
 const _: () = assert!(APPLIER_WORKERS_DEFAULT <= APPLIER_WORKERS_MAX);
 // The set of workers a transaction involves is a `u64` bit set.

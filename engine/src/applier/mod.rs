@@ -35,6 +35,7 @@
 
 mod appliers;
 pub mod constants;
+mod latency;
 mod tracker;
 mod watermark;
 mod worker;

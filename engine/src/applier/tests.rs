@@ -425,3 +425,16 @@ fn a_worker_panic_is_reported_by_the_next_submit_and_by_shutdown() {
     let shutdown = panic::catch_unwind(AssertUnwindSafe(|| appliers.shutdown()));
     assert!(shutdown.is_err(), "shutdown hid a worker's panic");
 }
+
+#[test]
+fn every_committed_transaction_gives_one_apply_latency_sample() {
+    let (_store, watermark, appliers) = start(2, 1 << 20);
+    let jobs = history(7, 300);
+    let committed = jobs.iter().filter(|job| job.is_some()).count() as u64;
+    for (seqno, job) in (1..).map(Seqno).zip(jobs) {
+        appliers.submit(seqno, job);
+    }
+    assert!(watermark.wait_until(Seqno(300), WAIT));
+    assert_eq!(appliers.apply_latency().count(), committed);
+    appliers.shutdown();
+}

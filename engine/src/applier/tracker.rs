@@ -29,6 +29,7 @@ use std::sync::Arc;
 use parking_lot::{Condvar, Mutex};
 use tutti_storage::Seqno;
 
+use super::latency::ApplyClock;
 use super::watermark::Watermark;
 use super::ApplierStats;
 
@@ -85,6 +86,8 @@ pub(super) struct Tracker {
     watermark: Arc<Watermark>,
     /// The byte bound of the queues.
     queue_bytes_max: u64,
+    /// Times each committed transaction until the watermark passes it.
+    pub apply_clock: ApplyClock,
     /// Held by tests to stop the workers before their next part.
     #[cfg(test)]
     pub stall: Mutex<()>,
@@ -116,6 +119,7 @@ impl Tracker {
             remote_applied_txns: AtomicU64::new(0),
             watermark,
             queue_bytes_max,
+            apply_clock: ApplyClock::default(),
             #[cfg(test)]
             stall: Mutex::new(()),
         }
@@ -192,6 +196,8 @@ impl Tracker {
             .fetch_max(applied.committed_txns, Ordering::AcqRel);
         self.remote_applied_txns
             .fetch_max(applied.remote_txns, Ordering::AcqRel);
+        // Samples before the watermark too: whoever sees it sees them recorded.
+        self.apply_clock.passed(applied.seqno);
         self.watermark.advance_to(applied.seqno);
     }
 

@@ -56,6 +56,9 @@ impl Shell {
             } => {
                 tracing::info!(member = %super::identity::format_uuid(self.me), view = view.0,
                     members = members.len(), sequencer = %super::identity::format_uuid(sequencer.0), "view installed");
+                self.shared
+                    .view_changes
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.tables_dirty = true;
             }
             Command::MemberStateChanged { member, state } => {

@@ -7,9 +7,10 @@
 //! never touch the gcs itself; only the core thread does.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 use tutti_net::gcs::{MemberState, Payload};
@@ -19,9 +20,31 @@ use super::constants::{PROPOSE_QUEUE_MAX, PROPOSE_WAIT_MAX, SHUTDOWN_WAIT_MAX};
 use super::delivery::DigestHistory;
 use super::error::{GroupError, ProposeFailure};
 use super::tables::{connection_rows, ConnectionRow, GroupStats, MemberRow};
+use crate::metrics::{HistogramSnapshot, LatencyHistogram};
 
-/// The answer to one proposal: its seqno once delivered here.
-pub(crate) type ProposeReply = flume::Sender<Result<u64, ProposeFailure>>;
+/// The answer to one proposal: its seqno once delivered here. It records the proposal's
+/// ordering latency (from [`GroupHandle::submit`] to the delivery here) as it answers.
+pub(crate) struct ProposeReply {
+    /// Where the seqno goes.
+    sender: flume::Sender<Result<u64, ProposeFailure>>,
+    /// When the proposal was submitted.
+    submitted: Instant,
+    /// The ordering histogram of this member.
+    ordering: Arc<LatencyHistogram>,
+}
+
+impl ProposeReply {
+    /// Answers the proposer; a delivery is recorded as one ordering sample.
+    pub(crate) fn try_send(
+        &self,
+        outcome: Result<u64, ProposeFailure>,
+    ) -> Result<(), flume::TrySendError<Result<u64, ProposeFailure>>> {
+        if outcome.is_ok() {
+            self.ordering.record_since(self.submitted);
+        }
+        self.sender.try_send(outcome)
+    }
+}
 
 /// A request from another thread to the group core.
 pub(crate) enum Request {
@@ -55,6 +78,10 @@ pub(crate) struct Shared {
     pub(crate) transport: OnceLock<TransportHandle>,
     /// Where the peer listener is bound.
     pub(crate) peer_addr: OnceLock<SocketAddr>,
+    /// Local proposals from submission to delivery here (the ordering latency).
+    pub(crate) ordering: Arc<LatencyHistogram>,
+    /// Views installed since start (counted by the group core as it installs them).
+    pub(crate) view_changes: AtomicU64,
 }
 
 /// The outcome of the group core thread.
@@ -63,9 +90,15 @@ pub(crate) type CoreThread = JoinHandle<Result<Result<(), GroupError>, RuntimeEr
 /// One proposal handed to the group core, waiting for its delivery.
 pub struct ProposalTicket {
     answer: flume::Receiver<Result<u64, ProposeFailure>>,
+    submitted: Instant,
 }
 
 impl ProposalTicket {
+    /// When the proposal was handed to the group core (where latencies start).
+    pub fn submitted_at(&self) -> Instant {
+        self.submitted
+    }
+
     /// Waits (asynchronously) for the delivery; returns the seqno.
     pub async fn delivered(self) -> Result<u64, ProposeFailure> {
         self.answer
@@ -112,14 +145,20 @@ impl GroupHandle {
     /// Hands a proposal to the group core without waiting; the ticket tells when it is
     /// delivered here. Many tickets may be outstanding (a pipelining client).
     pub fn submit(&self, payload: Payload) -> Result<ProposalTicket, ProposeFailure> {
-        let (reply, answer) = flume::bounded(1);
+        let (sender, answer) = flume::bounded(1);
+        let submitted = Instant::now();
+        let reply = ProposeReply {
+            sender,
+            submitted,
+            ordering: Arc::clone(&self.shared.ordering),
+        };
         self.requests
             .try_send(Request::Propose { payload, reply })
             .map_err(|error| match error {
                 flume::TrySendError::Full(_) => ProposeFailure::QueueFull(PROPOSE_QUEUE_MAX),
                 flume::TrySendError::Disconnected(_) => ProposeFailure::Stopped,
             })?;
-        Ok(ProposalTicket { answer })
+        Ok(ProposalTicket { answer, submitted })
     }
 
     /// Hands a proposal to the group core and waits (asynchronously) until it is
@@ -151,7 +190,14 @@ impl GroupHandle {
 
     /// Counters and position of the group core.
     pub fn stats(&self) -> GroupStats {
-        self.shared.stats.read().clone()
+        let mut stats = self.shared.stats.read().clone();
+        stats.view_changes = self.shared.view_changes.load(Ordering::Relaxed);
+        stats
+    }
+
+    /// Local proposals from [`submit`](Self::submit) to their delivery here.
+    pub fn ordering_latency(&self) -> HistogramSnapshot {
+        self.shared.ordering.snapshot()
     }
 
     /// The last delivered seqno and the digest of the delivered prefix up to it.

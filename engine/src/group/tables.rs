@@ -290,4 +290,7 @@ pub struct GroupStats {
     pub log_appends: u64,
     /// Frames from peers that did not decode.
     pub frames_undecodable: u64,
+    /// Views (configurations) installed since start; a restart counts the ones it
+    /// replays from its log again.
+    pub view_changes: u64,
 }

@@ -35,7 +35,7 @@ pub use error::{MemberError, TxnError};
 pub use stats::MemberStats;
 pub use transaction::Transaction;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -46,7 +46,7 @@ use tutti_storage::store::{OpenSnapshots, ReclaimCursor, Store};
 use tutti_storage::Seqno;
 
 use crate::applier::{ApplierOptions, Appliers, Watermark};
-use crate::certifier::{CertifierStats, IndexConfig, IndexReader, Isolation};
+use crate::certifier::{CertifierStats, IndexConfig, IndexReader, Isolation, KeyHash};
 use crate::group::{self, GroupHandle, GroupOptions};
 use crate::local::{CommandTxn, LocalTxns};
 use crate::replica::Replica;
@@ -140,6 +140,10 @@ pub(crate) struct Inner {
     pub(crate) local_rollback: AtomicU64,
     pub(crate) outcome_unknown: AtomicU64,
     pub(crate) stopping: AtomicBool,
+    /// The commit and certification latency histograms (see `crate::metrics`).
+    pub(crate) metrics: crate::metrics::MemberHistograms,
+    /// `autocommit_retries`, settable while the member runs (`CONFIG SET`).
+    pub(crate) autocommit_retries: AtomicU32,
 }
 
 /// One member of a group, embedded in this process.
@@ -178,6 +182,8 @@ impl Member {
             local_rollback: AtomicU64::new(0),
             outcome_unknown: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
+            metrics: crate::metrics::MemberHistograms::default(),
+            autocommit_retries: AtomicU32::new(options.autocommit_retries),
             options,
         });
         let sink = EngineSink::new(replica, Arc::clone(&inner));
@@ -235,7 +241,17 @@ impl Member {
     /// after a retryable abort, at most `autocommit_retries` more times.
     pub async fn execute<R>(
         &self,
+        body: impl FnMut(&mut CommandTxn<'_>) -> R,
+    ) -> Result<Executed<R>, TxnError> {
+        self.execute_retrying(body, |_| true).await
+    }
+
+    /// [`Member::execute`], retrying a retryable abort only when `retry` agrees: a
+    /// `WATCH`ed key that conflicts must reach the client instead of being run again.
+    pub async fn execute_retrying<R>(
+        &self,
         mut body: impl FnMut(&mut CommandTxn<'_>) -> R,
+        retry: impl Fn(&TxnError) -> bool,
     ) -> Result<Executed<R>, TxnError> {
         let mut retries = 0;
         loop {
@@ -256,7 +272,9 @@ impl Member {
                     })
                 }
                 Err(error)
-                    if error.is_retryable() && retries < self.inner.options.autocommit_retries =>
+                    if error.is_retryable()
+                        && retry(&error)
+                        && retries < self.autocommit_retries() =>
                 {
                     retries += 1;
                 }
@@ -288,9 +306,7 @@ impl Member {
                         retries,
                     })
                 }
-                Err(error)
-                    if error.is_retryable() && retries < self.inner.options.autocommit_retries =>
-                {
+                Err(error) if error.is_retryable() && retries < self.autocommit_retries() => {
                     retries += 1;
                 }
                 Err(error) => return Err(error),
@@ -300,7 +316,28 @@ impl Member {
 
     /// Runs of a conflicted command-style transaction after the first.
     pub fn autocommit_retries(&self) -> u32 {
-        self.inner.options.autocommit_retries
+        self.inner.autocommit_retries.load(Ordering::Relaxed)
+    }
+
+    /// Changes `autocommit_retries` while the member runs; transactions that start
+    /// their next run afterwards use the new value.
+    pub fn set_autocommit_retries(&self, retries: u32) {
+        self.inner
+            .autocommit_retries
+            .store(retries, Ordering::Relaxed);
+    }
+
+    /// Whether `key` may have been written after `observed_at`: its last committed
+    /// writer (as certified here) is later, or the certifier no longer remembers writers
+    /// that old (`observed_at` is below the gc seqno). Exact when it says no for a seqno
+    /// at or below what certification will see; used for `WATCH`'s early check.
+    pub fn written_after(&self, key: &[u8], observed_at: Seqno) -> bool {
+        self.inner.index.gc_seqno() > observed_at
+            || self
+                .inner
+                .index
+                .last_writer(KeyHash::of(key))
+                .is_some_and(|writer| writer > observed_at)
     }
 
     /// GR's member stats for this member.

@@ -78,8 +78,24 @@ pub(crate) struct Proposed {
 
 impl Proposed {
     /// Waits asynchronously (on a monoio runtime with timers) for the outcome; returns
-    /// the commit's seqno once the local watermark passed it.
+    /// the commit's seqno once the local watermark passed it. Records the commit latency
+    /// (from the proposal's submission), whatever the outcome.
     pub(crate) async fn outcome(self, inner: &Arc<Inner>) -> Result<Seqno, TxnError> {
+        let submitted = self.ticket.submitted_at();
+        let outcome = self.wait_outcome(inner).await;
+        inner.metrics.commit.record_since(submitted);
+        outcome
+    }
+
+    /// Blocks (not on a monoio thread) for the outcome, as [`Proposed::outcome`].
+    pub(crate) fn outcome_blocking(self, inner: &Arc<Inner>) -> Result<Seqno, TxnError> {
+        let submitted = self.ticket.submitted_at();
+        let outcome = self.wait_outcome_blocking(inner);
+        inner.metrics.commit.record_since(submitted);
+        outcome
+    }
+
+    async fn wait_outcome(self, inner: &Arc<Inner>) -> Result<Seqno, TxnError> {
         let wait = inner.options.commit_wait;
         let Proposed {
             number,
@@ -107,8 +123,7 @@ impl Proposed {
         Ok(seqno)
     }
 
-    /// Blocks (not on a monoio thread) for the outcome, as [`Proposed::outcome`].
-    pub(crate) fn outcome_blocking(self, inner: &Arc<Inner>) -> Result<Seqno, TxnError> {
+    fn wait_outcome_blocking(self, inner: &Arc<Inner>) -> Result<Seqno, TxnError> {
         let wait = inner.options.commit_wait;
         let deadline = Instant::now() + wait;
         let Proposed {

@@ -4,6 +4,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tutti_net::gcs::Entry;
 use tutti_storage::Seqno;
@@ -37,9 +38,13 @@ impl EngineSink {
 impl DeliverySink for EngineSink {
     fn deliver(&mut self, seqno: u64, entry: &Entry) {
         let seqno = Seqno(seqno);
+        let certifying = Instant::now();
         let Some(outcome) = self.replica.on_delivered(seqno, entry) else {
             return;
         };
+        if matches!(outcome, Outcome::Txn { .. }) {
+            self.inner.metrics.certification.record_since(certifying);
+        }
         let job = match outcome {
             Outcome::Txn { txn, verdict } => {
                 let local = self

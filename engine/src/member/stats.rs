@@ -3,7 +3,8 @@
 
 use std::sync::atomic::Ordering;
 
-use super::Inner;
+use super::{Inner, Member};
+use crate::metrics::Latencies;
 
 /// One member's row of GR's member stats.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -106,6 +107,20 @@ impl Inner {
             count_transactions_local_rollback: self.local_rollback.load(Ordering::Relaxed),
             watermark: self.watermark.get().0,
             count_transactions_outcome_unknown: self.outcome_unknown.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Member {
+    /// The commit, certification, apply and ordering latency histograms of this member
+    /// (see `crate::metrics` for where each starts and ends).
+    pub fn latencies(&self) -> Latencies {
+        let inner = &self.inner;
+        Latencies {
+            commit: inner.metrics.commit.snapshot(),
+            certification: inner.metrics.certification.snapshot(),
+            apply: inner.appliers.apply_latency(),
+            ordering: inner.group().ordering_latency(),
         }
     }
 }

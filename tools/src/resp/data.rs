@@ -21,20 +21,44 @@
 //! | `MSET key value [key value ...]` | `+OK` |
 //! | `DBSIZE` | keys in the store at the watermark |
 //! | `MULTI`, then commands, then `EXEC` / `DISCARD` | `+QUEUED` per command; EXEC: the array of their replies, run as one transaction |
+//! | `WATCH key [key ...]` / `UNWATCH` | `+OK` |
+//!
+//! `WATCH` records each key with the seqno it is observed at: the watermark when the
+//! WATCH runs (in command order, like every data command). The next EXEC checks the
+//! watched keys at certification as keys it read at that seqno, and returns a nil array
+//! (RESP2 `*-1`, RESP3 `_`) instead of running when a watched key was written by a
+//! transaction the client did not see: the certifier's index already names a later
+//! writer (or no longer remembers that far back), or one of this member's transactions
+//! that writes the key is still in flight (it may have started after the WATCH, and
+//! reading it would excuse it as a local dependency), or certification aborts the
+//! transaction on a watched key. That EXEC is not retried inside the server (Redis's
+//! contract: the client retries); a conflict on a key that is not watched is retried as
+//! for any command. EXEC, DISCARD and UNWATCH clear the watched keys.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use redis_protocol::resp2::types::BytesFrame;
+use tutti_engine::certifier::{AbortReason, KeyHash};
 use tutti_engine::local::CommandTxn;
 use tutti_engine::member::{Member, TxnError};
 use tutti_engine::txn::{KEY_BYTES_MAX, VALUE_BYTES_MAX};
 use tutti_storage::store::Value;
+use tutti_storage::Seqno;
 
-use super::{bulk, error, Reply};
+use super::frame::Frame;
+use super::session::wrong_arity;
+use super::Reply;
 
 /// Commands one MULTI may queue.
-const MULTI_COMMANDS_MAX: usize = 10_000;
+pub(crate) const MULTI_COMMANDS_MAX: usize = 10_000;
+/// Keys one connection may watch at once.
+pub(crate) const WATCHED_KEYS_MAX: usize = 10_000;
+
+/// The watched keys and the seqno each was observed at. Shared between the reader,
+/// which queues WATCH / EXEC, and the replies that run them in order on the writer.
+type Watched = Rc<RefCell<Vec<(Bytes, Seqno)>>>;
 
 /// A parsed data command.
 #[derive(Clone, Debug)]
@@ -56,6 +80,8 @@ pub(super) struct Connection {
     queued: Option<Vec<Command>>,
     /// A command refused while queueing: EXEC then aborts (Redis's EXECABORT).
     queue_failed: bool,
+    /// The keys watched; changed only by replies that run in command order.
+    watched: Watched,
 }
 
 impl Connection {
@@ -64,6 +90,7 @@ impl Connection {
             member,
             queued: None,
             queue_failed: false,
+            watched: Rc::default(),
         }
     }
 
@@ -71,12 +98,14 @@ impl Connection {
         &self.member
     }
 
-    /// Runs `name` if it is a data or MULTI command; `None` for the other commands.
+    /// Runs `name` if it is a data, MULTI or WATCH command; `None` for the others.
     pub(super) fn run(&mut self, name: &str, args: &[Bytes]) -> Option<Reply> {
         match name {
             "MULTI" => Some(Reply::Now(self.multi(args))),
             "EXEC" => Some(self.exec(args)),
-            "DISCARD" => Some(Reply::Now(self.discard(args))),
+            "DISCARD" => Some(self.discard(args)),
+            "WATCH" => Some(self.watch(args)),
+            "UNWATCH" => Some(self.unwatch(args)),
             _ => {
                 let parsed = parse(name, args)?;
                 Some(match (parsed, self.queued.as_mut()) {
@@ -87,30 +116,35 @@ impl Connection {
                     (Err(refusal), None) => Reply::Now(refusal),
                     (Ok(_), Some(queue)) if queue.len() >= MULTI_COMMANDS_MAX => {
                         self.queue_failed = true;
-                        Reply::Now(error(format!(
+                        Reply::Now(Frame::error(format!(
                             "ERR a MULTI may queue at most {MULTI_COMMANDS_MAX} commands"
                         )))
                     }
                     (Ok(command), Some(queue)) => {
                         queue.push(command);
-                        Reply::Now(BytesFrame::SimpleString(Bytes::from_static(b"QUEUED")))
+                        Reply::Now(Frame::SimpleString(Bytes::from_static(b"QUEUED")))
                     }
-                    (Ok(command), None) => later(Arc::clone(&self.member), vec![command], false),
+                    (Ok(command), None) => later(
+                        Arc::clone(&self.member),
+                        vec![command],
+                        Rc::clone(&self.watched),
+                        false,
+                    ),
                 })
             }
         }
     }
 
-    fn multi(&mut self, args: &[Bytes]) -> BytesFrame {
+    fn multi(&mut self, args: &[Bytes]) -> Frame {
         if args.len() != 1 {
             return wrong_arity("multi");
         }
         if self.queued.is_some() {
-            return error("ERR MULTI calls can not be nested");
+            return Frame::error("ERR MULTI calls can not be nested");
         }
         self.queued = Some(Vec::new());
         self.queue_failed = false;
-        ok()
+        Frame::ok()
     }
 
     fn exec(&mut self, args: &[Bytes]) -> Reply {
@@ -118,56 +152,157 @@ impl Connection {
             return Reply::Now(wrong_arity("exec"));
         }
         let Some(queued) = self.queued.take() else {
-            return Reply::Now(error("ERR EXEC without MULTI"));
+            return Reply::Now(Frame::error("ERR EXEC without MULTI"));
         };
         if std::mem::take(&mut self.queue_failed) {
-            return Reply::Now(error(
+            return self.unwatch_then(Frame::error(
                 "EXECABORT Transaction discarded because of previous errors.",
             ));
         }
-        later(Arc::clone(&self.member), queued, true)
+        later(
+            Arc::clone(&self.member),
+            queued,
+            Rc::clone(&self.watched),
+            true,
+        )
     }
 
-    fn discard(&mut self, args: &[Bytes]) -> BytesFrame {
+    fn discard(&mut self, args: &[Bytes]) -> Reply {
         if args.len() != 1 {
-            return wrong_arity("discard");
+            return Reply::Now(wrong_arity("discard"));
         }
         if self.queued.take().is_none() {
-            return error("ERR DISCARD without MULTI");
+            return Reply::Now(Frame::error("ERR DISCARD without MULTI"));
         }
         self.queue_failed = false;
-        ok()
+        self.unwatch_then(Frame::ok())
+    }
+
+    fn watch(&mut self, args: &[Bytes]) -> Reply {
+        if args.len() < 2 {
+            return Reply::Now(wrong_arity("watch"));
+        }
+        if self.queued.is_some() {
+            return Reply::Now(Frame::error("ERR WATCH inside MULTI is not allowed"));
+        }
+        if let Some(key) = args[1..].iter().find(|key| key.len() > KEY_BYTES_MAX) {
+            return Reply::Now(key_too_large(key));
+        }
+        let keys = args[1..].to_vec();
+        let member = Arc::clone(&self.member);
+        let watched = Rc::clone(&self.watched);
+        Reply::Later(Box::pin(async move {
+            // Observed now, in command order: every write this client saw is applied.
+            let observed_at = member.watermark();
+            let mut watched = watched.borrow_mut();
+            for key in keys {
+                // Watching a key again keeps its first observation (as Redis does).
+                if watched.iter().any(|(known, _)| *known == key) {
+                    continue;
+                }
+                if watched.len() >= WATCHED_KEYS_MAX {
+                    return Frame::error(format!(
+                        "ERR a connection may watch at most {WATCHED_KEYS_MAX} keys"
+                    ));
+                }
+                watched.push((key, observed_at));
+            }
+            Frame::ok()
+        }))
+    }
+
+    fn unwatch(&mut self, args: &[Bytes]) -> Reply {
+        if args.len() != 1 {
+            return Reply::Now(wrong_arity("unwatch"));
+        }
+        self.unwatch_then(Frame::ok())
+    }
+
+    /// A reply that clears the watched keys when it runs (in command order), then is
+    /// `frame`.
+    fn unwatch_then(&self, frame: Frame) -> Reply {
+        let watched = Rc::clone(&self.watched);
+        Reply::Later(Box::pin(async move {
+            watched.borrow_mut().clear();
+            frame
+        }))
     }
 }
 
-/// A reply that runs `commands` as one transaction when the writer reaches it.
-fn later(member: Arc<Member>, commands: Vec<Command>, multi: bool) -> Reply {
+/// A reply that runs `commands` as one transaction when the writer reaches it. An
+/// EXEC (`exec`) replies with the array of the commands' replies, or a nil array when a
+/// watched key changed, and clears the watched keys. Outside MULTI, a command reads a
+/// watched key as committed (never from a local in-flight write that may still abort):
+/// the client may write what it read back in its EXEC.
+fn later(member: Arc<Member>, commands: Vec<Command>, watched: Watched, exec: bool) -> Reply {
     Reply::Later(Box::pin(async move {
         if let [Command::DbSize] = commands.as_slice() {
-            return integer(member.store().len_at(member.watermark()));
+            return Frame::count(member.store().len_at(member.watermark()));
         }
+        let (checked, committed): (Vec<(Bytes, Seqno)>, Vec<Bytes>) = if exec {
+            (std::mem::take(&mut *watched.borrow_mut()), Vec::new())
+        } else {
+            let keys = watched
+                .borrow()
+                .iter()
+                .map(|(key, _)| key.clone())
+                .collect();
+            (Vec::new(), keys)
+        };
+        let hashes: Vec<KeyHash> = checked.iter().map(|(key, _)| KeyHash::of(key)).collect();
         let executed = member
-            .execute(|txn| {
-                commands
-                    .iter()
-                    .map(|command| apply(txn, command))
-                    .collect::<Vec<_>>()
-            })
+            .execute_retrying(
+                |txn| {
+                    for (key, observed_at) in &checked {
+                        if txn.has_in_flight_writer(key) || member.written_after(key, *observed_at)
+                        {
+                            return None;
+                        }
+                        txn.check(key, *observed_at);
+                    }
+                    Some(
+                        commands
+                            .iter()
+                            .map(|command| apply(txn, command, &committed))
+                            .collect::<Vec<_>>(),
+                    )
+                },
+                |failure| !watch_failed(failure, &hashes),
+            )
             .await;
         match executed {
-            Ok(executed) if multi => BytesFrame::Array(executed.result),
-            Ok(mut executed) => executed.result.pop().unwrap_or(BytesFrame::Null),
+            Ok(executed) => match executed.result {
+                None => Frame::NullArray,
+                Some(replies) if exec => Frame::Array(replies),
+                Some(mut replies) => replies.pop().unwrap_or(Frame::Null),
+            },
+            Err(failure) if watch_failed(&failure, &hashes) => Frame::NullArray,
             Err(failure) => txn_error(&failure),
         }
     }))
 }
 
+/// Whether certification refused the transaction because of a watched key: a conflict
+/// on one, or observations older than the certifier remembers.
+fn watch_failed(failure: &TxnError, watched: &[KeyHash]) -> bool {
+    match failure {
+        TxnError::Conflict { key, .. } => watched.contains(key),
+        TxnError::Aborted(AbortReason::SnapshotTooOld { .. }) => !watched.is_empty(),
+        _ => false,
+    }
+}
+
 /// Runs one command inside the transaction and returns its reply.
-fn apply(txn: &mut CommandTxn<'_>, command: &Command) -> BytesFrame {
+fn apply(txn: &mut CommandTxn<'_>, command: &Command, committed: &[Bytes]) -> Frame {
+    let read = |txn: &mut CommandTxn<'_>, key: &Bytes| {
+        if committed.contains(key) {
+            txn.get_committed(key)
+        } else {
+            txn.get(key)
+        }
+    };
     match command {
-        Command::Get(key) => txn
-            .get(key)
-            .map_or(BytesFrame::Null, |value| value_frame(&value)),
+        Command::Get(key) => read(txn, key).map_or(Frame::Null, |value| value_frame(&value)),
         Command::Set(key, value) => {
             txn.put(key, Value::from(&value[..]));
             ok()
@@ -183,7 +318,7 @@ fn apply(txn: &mut CommandTxn<'_>, command: &Command) -> BytesFrame {
             integer(existed)
         }
         Command::Exists(keys) => {
-            integer(keys.iter().filter(|key| txn.get(key).is_some()).count() as u64)
+            integer(keys.iter().filter(|key| read(txn, key).is_some()).count() as u64)
         }
         Command::IncrBy(key, by) => {
             let current = match txn.get(key) {
@@ -193,21 +328,18 @@ fn apply(txn: &mut CommandTxn<'_>, command: &Command) -> BytesFrame {
                     .and_then(|text| text.parse::<i64>().ok())
                 {
                     Some(number) => number,
-                    None => return error("ERR value is not an integer or out of range"),
+                    None => return Frame::error("ERR value is not an integer or out of range"),
                 },
             };
             let Some(next) = current.checked_add(*by) else {
-                return error("ERR increment or decrement would overflow");
+                return Frame::error("ERR increment or decrement would overflow");
             };
             txn.put(key, Value::from(next.to_string().as_bytes()));
-            BytesFrame::Integer(next)
+            Frame::Integer(next)
         }
-        Command::MGet(keys) => BytesFrame::Array(
+        Command::MGet(keys) => Frame::Array(
             keys.iter()
-                .map(|key| {
-                    txn.get(key)
-                        .map_or(BytesFrame::Null, |value| value_frame(&value))
-                })
+                .map(|key| read(txn, key).map_or(Frame::Null, |value| value_frame(&value)))
                 .collect(),
         ),
         Command::MSet(pairs) => {
@@ -216,19 +348,19 @@ fn apply(txn: &mut CommandTxn<'_>, command: &Command) -> BytesFrame {
             }
             ok()
         }
-        Command::DbSize => error("ERR DBSIZE cannot run inside MULTI"),
+        Command::DbSize => Frame::error("ERR DBSIZE cannot run inside MULTI"),
     }
 }
 
 /// Parses a data command: `None` if `name` is not one, `Some(Err(reply))` for wrong
 /// arguments (Redis's error shapes).
-fn parse(name: &str, args: &[Bytes]) -> Option<Result<Command, BytesFrame>> {
+fn parse(name: &str, args: &[Bytes]) -> Option<Result<Command, Frame>> {
     let keys = || args[1..].to_vec();
     let command = match (name, args.len()) {
         ("GET", 2) => Command::Get(args[1].clone()),
         ("SET", 3) => Command::Set(args[1].clone(), args[2].clone()),
         ("SET", 4..) => {
-            return Some(Err(error(
+            return Some(Err(Frame::error(
                 "ERR syntax error (SET options are not supported)",
             )))
         }
@@ -241,12 +373,14 @@ fn parse(name: &str, args: &[Bytes]) -> Option<Result<Command, BytesFrame>> {
                 .ok()
                 .and_then(|text| text.parse::<i64>().ok())
             else {
-                return Some(Err(error("ERR value is not an integer or out of range")));
+                return Some(Err(Frame::error(
+                    "ERR value is not an integer or out of range",
+                )));
             };
             let by = if name == "DECRBY" {
                 match by.checked_neg() {
                     Some(negated) => negated,
-                    None => return Some(Err(error("ERR decrement would overflow"))),
+                    None => return Some(Err(Frame::error("ERR decrement would overflow"))),
                 }
             } else {
                 by
@@ -272,7 +406,7 @@ fn parse(name: &str, args: &[Bytes]) -> Option<Result<Command, BytesFrame>> {
 }
 
 /// Refuses keys and values over the format's limits before anything runs.
-fn check_sizes(command: &Command) -> Result<(), BytesFrame> {
+fn check_sizes(command: &Command) -> Result<(), Frame> {
     let (keys, values): (Vec<&Bytes>, Vec<&Bytes>) = match command {
         Command::Get(key) | Command::IncrBy(key, _) => (vec![key], vec![]),
         Command::Set(key, value) => (vec![key], vec![value]),
@@ -283,13 +417,10 @@ fn check_sizes(command: &Command) -> Result<(), BytesFrame> {
         Command::DbSize => (vec![], vec![]),
     };
     if let Some(key) = keys.iter().find(|key| key.len() > KEY_BYTES_MAX) {
-        return Err(error(format!(
-            "ERR key of {} bytes is over the limit of {KEY_BYTES_MAX} bytes",
-            key.len()
-        )));
+        return Err(key_too_large(key));
     }
     if let Some(value) = values.iter().find(|value| value.len() > VALUE_BYTES_MAX) {
-        return Err(error(format!(
+        return Err(Frame::error(format!(
             "ERR value of {} bytes is over the limit of {VALUE_BYTES_MAX} bytes",
             value.len()
         )));
@@ -297,32 +428,33 @@ fn check_sizes(command: &Command) -> Result<(), BytesFrame> {
     Ok(())
 }
 
-fn txn_error(failure: &TxnError) -> BytesFrame {
+fn txn_error(failure: &TxnError) -> Frame {
     match failure {
         TxnError::Conflict { .. } | TxnError::Aborted(_) => {
-            error(format!("CONFLICT {failure} (retries exhausted)"))
+            Frame::error(format!("CONFLICT {failure} (retries exhausted)"))
         }
-        TxnError::Busy(_) => error(format!("BUSY {failure}")),
+        TxnError::Busy(_) => Frame::error(format!("BUSY {failure}")),
         TxnError::TooLarge { .. } | TxnError::NotProposed(_) | TxnError::OutcomeUnknown(_) => {
-            error(format!("ERR {failure}"))
+            Frame::error(format!("ERR {failure}"))
         }
     }
 }
 
-fn value_frame(value: &Value) -> BytesFrame {
-    bulk(Bytes::copy_from_slice(value))
-}
-
-fn ok() -> BytesFrame {
-    BytesFrame::SimpleString(Bytes::from_static(b"OK"))
-}
-
-fn integer(value: u64) -> BytesFrame {
-    BytesFrame::Integer(i64::try_from(value).unwrap_or(i64::MAX))
-}
-
-fn wrong_arity(name: &str) -> BytesFrame {
-    error(format!(
-        "ERR wrong number of arguments for '{name}' command"
+fn key_too_large(key: &[u8]) -> Frame {
+    Frame::error(format!(
+        "ERR key of {} bytes is over the limit of {KEY_BYTES_MAX} bytes",
+        key.len()
     ))
+}
+
+fn value_frame(value: &Value) -> Frame {
+    Frame::bulk(Bytes::copy_from_slice(value))
+}
+
+fn ok() -> Frame {
+    Frame::ok()
+}
+
+fn integer(value: u64) -> Frame {
+    Frame::count(value)
 }

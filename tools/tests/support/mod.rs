@@ -46,6 +46,8 @@ pub struct Member {
     pub bootstrap: bool,
     pub seeds: Vec<SocketAddr>,
     pub extra_args: Vec<String>,
+    /// Where the member serves `/metrics` and `/health`, when it does.
+    pub metrics: Option<SocketAddr>,
     pub child: Option<Child>,
     group_name: String,
     starts: usize,
@@ -80,6 +82,9 @@ impl Member {
         if !self.seeds.is_empty() {
             let seeds: Vec<String> = self.seeds.iter().map(ToString::to_string).collect();
             command.arg("--seeds").arg(seeds.join(","));
+        }
+        if let Some(metrics) = self.metrics {
+            command.arg("--metrics-address").arg(metrics.to_string());
         }
         command.args(&self.extra_args);
         command
@@ -243,6 +248,7 @@ impl Group {
                         vec![first_peer]
                     },
                     extra_args: extra_args.iter().map(ToString::to_string).collect(),
+                    metrics: None,
                     child: None,
                     group_name: group_name.clone(),
                     starts: 0,
@@ -260,6 +266,13 @@ impl Group {
         }
         group.wait_all_online();
         group
+    }
+
+    /// Gives every member a metrics address (before they start).
+    pub fn serve_metrics(&mut self) {
+        for member in &mut self.members {
+            member.metrics = Some(SocketAddr::from(([127, 0, 0, 1], free_port())));
+        }
     }
 
     pub fn wait_all_online(&self) {

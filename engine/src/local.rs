@@ -18,7 +18,9 @@
 //! it, so local conflicts never abort: one member's proposals keep their order, so the
 //! dependency is certified first, and the certifier aborts the chained transaction
 //! exactly when its dependency aborted. A write that only overwrites an in-flight write
-//! needs no dependency: the later proposal is ordered later and wins either way.
+//! needs no dependency: the later proposal is ordered later and wins either way. A
+//! command that only reads is never certified, so it must not return an in-flight value
+//! (a dirty read): it runs again on committed state.
 //!
 //! Why a key read from the overlay is checked at the snapshot: every in-flight writer
 //! left in the overlay is ordered after the snapshot (applied writers are pruned first,
@@ -82,7 +84,22 @@ pub struct CommandTxn<'a> {
     deps: BTreeSet<u64>,
 }
 
-impl CommandTxn<'_> {
+impl<'a> CommandTxn<'a> {
+    fn new(
+        store: &'a Store,
+        overlay: Option<&'a HashMap<Box<[u8]>, OverlayEntry>>,
+        snapshot: Seqno,
+    ) -> CommandTxn<'a> {
+        CommandTxn {
+            store,
+            overlay,
+            snapshot,
+            checked: Vec::new(),
+            writes: Vec::new(),
+            deps: BTreeSet::new(),
+        }
+    }
+
     /// The value of `key` as this transaction sees it: its own write, else the latest
     /// local in-flight write, else the store at the snapshot. The key is checked at
     /// certification.
@@ -217,21 +234,21 @@ impl LocalTxns {
         &mut self,
         store: &Store,
         watermark: Seqno,
-        body: impl FnOnce(&mut CommandTxn<'_>) -> R,
+        mut body: impl FnMut(&mut CommandTxn<'_>) -> R,
     ) -> Result<(R, Option<TxnMessage>), TooManyInFlight> {
         self.on_applied(watermark);
         if self.in_flight.len() >= self.in_flight_max {
             return Err(TooManyInFlight(self.in_flight_max));
         }
-        let mut txn = CommandTxn {
-            store,
-            overlay: self.chaining.then_some(&self.overlay),
-            snapshot: watermark,
-            checked: Vec::new(),
-            writes: Vec::new(),
-            deps: BTreeSet::new(),
-        };
-        let result = body(&mut txn);
+        let mut txn = CommandTxn::new(store, self.chaining.then_some(&self.overlay), watermark);
+        let mut result = body(&mut txn);
+        if txn.writes.is_empty() && !txn.deps.is_empty() {
+            // A read-only transaction is never certified, so it must not return a value
+            // that a local in-flight transaction wrote and may still abort (a dirty
+            // read): it runs again on committed state only.
+            txn = CommandTxn::new(store, None, watermark);
+            result = body(&mut txn);
+        }
         let CommandTxn {
             snapshot,
             checked,
@@ -418,6 +435,21 @@ mod tests {
     }
 
     #[test]
+    fn a_read_only_command_never_returns_an_uncommitted_local_write() {
+        let store = Store::new();
+        store.install(b"k", Seqno(1), Some(value(b"5")));
+        let mut local = LocalTxns::new(MemberId(1), 1, 100);
+        let (_, writer) = local.execute(&store, Seqno(1), |t| incr(t, b"k")).unwrap();
+        assert!(writer.is_some());
+        let (read, proposed) = local.execute(&store, Seqno(1), |t| t.get(b"k")).unwrap();
+        assert_eq!(read, Some(value(b"5")), "the committed value, not the in-flight 6");
+        assert_eq!(proposed, None);
+        let (after, chained) = local.execute(&store, Seqno(1), |t| incr(t, b"k")).unwrap();
+        assert_eq!(after, 7, "a writing command still chains to the in-flight write");
+        assert_eq!(chained.unwrap().local_deps.len(), 1);
+    }
+
+    #[test]
     fn read_only_commands_are_not_proposed_and_the_in_flight_bound_holds() {
         let store = Store::new();
         let mut local = LocalTxns::new(MemberId(1), 1, 2);
@@ -458,7 +490,12 @@ mod tests {
             .unwrap();
         assert_eq!(seen, (true, false));
         let (committed, _) = local
-            .execute(&store, Seqno(0), |t| (t.get_committed(b"w"), t.get(b"w")))
+            .execute(&store, Seqno(0), |t| {
+                let read = (t.get_committed(b"w"), t.get(b"w"));
+                // A writing command: a read-only one would run again on committed state.
+                t.put(b"x", value(b"0"));
+                read
+            })
             .unwrap();
         assert_eq!(
             committed,

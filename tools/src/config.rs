@@ -408,12 +408,8 @@ impl ServerConfig {
         })
     }
 
-    /// The member's options. The server builds them once, just before it starts the
-    /// member, so this also installs the options the client port shows and changes
-    /// (`CONFIG GET` / `CONFIG SET`, `requirepass`; see `resp::settings`): the first
-    /// call in a process wins.
+    /// The member's options.
     pub fn member_options(&self) -> MemberOptions {
-        crate::resp::settings::install(self);
         let mut options = MemberOptions::new(self.group.clone());
         options.autocommit_retries = self.autocommit_retries;
         options.transaction_size_limit = self.transaction_size_limit;

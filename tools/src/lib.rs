@@ -9,11 +9,12 @@
 //!   also used by the multi-process tests.
 //! - [`client`]: the small blocking RESP client the last three use.
 //! - [`vopr`]: the deterministic simulator over many seeds (`tutti vopr`).
-//! - [`bench_cmd`]: the benchmark subcommands (`tutti bench baseline`).
+//! - [`bench_cmd`]: the benchmark subcommands (`tutti bench run`, `sweep`, `compare`,
+//!   `hot-key`, `baseline`).
 //! - [`metrics`]: the server's Prometheus `/metrics` and `/health` endpoint.
 //!
-//! It builds on `tutti_engine::group` (the group core); it must never reach into the
-//! protocol cores itself.
+//! It builds on `tutti_engine::member` (the embedding API) and `tutti_engine::group`
+//! (the group core's tables); it must never reach into the protocol cores itself.
 
 pub mod bench_cmd;
 pub mod client;

@@ -24,7 +24,7 @@ enum Command {
     Status(tutti::status::StatusArgs),
     /// Propose messages at a fixed rate through several members and report latencies.
     Load(tutti::load::LoadArgs),
-    /// Benchmarks: `baseline` (loopback TCP round trip and throughput).
+    /// Benchmarks: `run`, `sweep`, `compare`, `hot-key`, `baseline`.
     Bench(tutti::bench_cmd::BenchArgs),
     /// Run the deterministic simulator over many seeds and check the protocol's properties.
     Vopr(tutti::vopr::VoprArgs),

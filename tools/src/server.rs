@@ -76,6 +76,8 @@ pub fn run(args: ServerArgs) -> i32 {
             return EXIT_FAILURE;
         }
     };
+    // The options the client port shows and changes (CONFIG GET / SET, requirepass).
+    resp::settings::install(&config);
     let member = match Member::start(config.member_options()) {
         Ok(member) => Arc::new(member),
         Err(error) => {

@@ -2,8 +2,8 @@
 //! option, `CONFIG SET name value` for those that can change while the member runs,
 //! and the `requirepass` every connection checks.
 //!
-//! The options are installed once per process (one process is one member) when the
-//! server builds its member options (`ServerConfig::member_options`); a process that
+//! The options are installed once per process (one process is one member) by the
+//! server just before it starts its member (`server::run`); a process that
 //! never installs them (an embedded member in a test) runs with the defaults and no
 //! password. Runtime-settable options live where they are used: `autocommit_retries`
 //! in the member (an atomic), `requirepass` here (a lock read at AUTH and HELLO).

@@ -38,7 +38,7 @@ use tutti_storage::store::{Store, Value};
 use tutti_storage::Seqno;
 
 use crate::certifier::{CheckedKey, Isolation, KeyHash};
-use crate::txn::{TxnId, TxnMessage, Write};
+use crate::txn::{own_write, record_write, TxnId, TxnMessage, Write};
 
 /// Too many of this member's transactions are in flight.
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
@@ -104,16 +104,10 @@ impl<'a> CommandTxn<'a> {
     /// local in-flight write, else the store at the snapshot. The key is checked at
     /// certification.
     pub fn get(&mut self, key: &[u8]) -> Option<Value> {
-        if let Some(write) = self.writes.iter().find(|write| &*write.key == key) {
+        if let Some(write) = own_write(&self.writes, key) {
             return write.value.clone();
         }
-        let hash = KeyHash::of(key);
-        if !self.checked.iter().any(|checked| checked.key == hash) {
-            self.checked.push(CheckedKey {
-                key: hash,
-                observed_at: self.snapshot,
-            });
-        }
+        self.check_read(key);
         if let Some(entry) = self.overlay.and_then(|overlay| overlay.get(key)) {
             self.deps.insert(entry.number);
             return entry.value.clone();
@@ -121,14 +115,8 @@ impl<'a> CommandTxn<'a> {
         self.store.get(key, self.snapshot)
     }
 
-    /// The value of `key` as committed: the transaction's own write, else the store at
-    /// the snapshot, never a local in-flight write (which may still abort). The key is
-    /// checked at certification, and no dependency is taken. For reads that must not
-    /// see uncommitted data (a `WATCH`ed key, whose value the client writes back later).
-    pub fn get_committed(&mut self, key: &[u8]) -> Option<Value> {
-        if let Some(write) = self.writes.iter().find(|write| &*write.key == key) {
-            return write.value.clone();
-        }
+    /// Adds `key` to the checked set, observed at the snapshot.
+    fn check_read(&mut self, key: &[u8]) {
         let hash = KeyHash::of(key);
         if !self.checked.iter().any(|checked| checked.key == hash) {
             self.checked.push(CheckedKey {
@@ -136,6 +124,17 @@ impl<'a> CommandTxn<'a> {
                 observed_at: self.snapshot,
             });
         }
+    }
+
+    /// The value of `key` as committed: the transaction's own write, else the store at
+    /// the snapshot, never a local in-flight write (which may still abort). The key is
+    /// checked at certification, and no dependency is taken. For reads that must not
+    /// see uncommitted data (a `WATCH`ed key, whose value the client writes back later).
+    pub fn get_committed(&mut self, key: &[u8]) -> Option<Value> {
+        if let Some(write) = own_write(&self.writes, key) {
+            return write.value.clone();
+        }
+        self.check_read(key);
         self.store.get(key, self.snapshot)
     }
 
@@ -143,7 +142,7 @@ impl<'a> CommandTxn<'a> {
     /// key at certification and without a dependency: for replies that describe a blind
     /// write (how many keys a `DEL` removed), never for a value that is written back.
     pub fn peek(&self, key: &[u8]) -> Option<Value> {
-        if let Some(write) = self.writes.iter().find(|write| &*write.key == key) {
+        if let Some(write) = own_write(&self.writes, key) {
             return write.value.clone();
         }
         if let Some(entry) = self.overlay.and_then(|overlay| overlay.get(key)) {
@@ -154,22 +153,12 @@ impl<'a> CommandTxn<'a> {
 
     /// Writes `value` at `key` (a blind write is never checked).
     pub fn put(&mut self, key: &[u8], value: Value) {
-        self.write(key, Some(value));
+        record_write(&mut self.writes, key, Some(value));
     }
 
     /// Deletes `key`.
     pub fn delete(&mut self, key: &[u8]) {
-        self.write(key, None);
-    }
-
-    fn write(&mut self, key: &[u8], value: Option<Value>) {
-        match self.writes.iter_mut().find(|write| &*write.key == key) {
-            Some(write) => write.value = value,
-            None => self.writes.push(Write {
-                key: key.into(),
-                value,
-            }),
-        }
+        record_write(&mut self.writes, key, None);
     }
 
     /// The snapshot the transaction reads the store at.
@@ -442,10 +431,17 @@ mod tests {
         let (_, writer) = local.execute(&store, Seqno(1), |t| incr(t, b"k")).unwrap();
         assert!(writer.is_some());
         let (read, proposed) = local.execute(&store, Seqno(1), |t| t.get(b"k")).unwrap();
-        assert_eq!(read, Some(value(b"5")), "the committed value, not the in-flight 6");
+        assert_eq!(
+            read,
+            Some(value(b"5")),
+            "the committed value, not the in-flight 6"
+        );
         assert_eq!(proposed, None);
         let (after, chained) = local.execute(&store, Seqno(1), |t| incr(t, b"k")).unwrap();
-        assert_eq!(after, 7, "a writing command still chains to the in-flight write");
+        assert_eq!(
+            after, 7,
+            "a writing command still chains to the in-flight write"
+        );
         assert_eq!(chained.unwrap().local_deps.len(), 1);
     }
 

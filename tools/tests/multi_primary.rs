@@ -9,35 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use redis_protocol::resp2::types::OwnedFrame;
-use support::{wait_until, Group, WAIT};
+use support::Group;
 use tutti::client::frame_text;
 
 const KEYS: usize = 8;
-
-/// Waits until every member applied the same prefix and holds the same store digest.
-fn wait_converged(group: &Group) -> String {
-    let mut agreed = String::new();
-    wait_until("every member holds the same store", WAIT, || {
-        let digests: Vec<Option<String>> = group
-            .members
-            .iter()
-            .map(|member| {
-                let reply = member
-                    .try_client()?
-                    .command(&[b"GROUP", b"STORE-DIGEST"])
-                    .ok()?;
-                Some(frame_text(&reply))
-            })
-            .collect();
-        let first = digests[0].clone();
-        let same = first.is_some() && digests.iter().all(|digest| *digest == first);
-        if same {
-            agreed = first.unwrap_or_default();
-        }
-        same
-    });
-    agreed
-}
 
 fn member_stat(group: &Group, index: usize, column: &str) -> u64 {
     let rows = group.members[index]
@@ -73,7 +48,7 @@ fn blind_writes_from_every_member_never_abort_and_every_member_ends_with_the_las
     for writer in writers {
         writer.join().expect("writer");
     }
-    wait_converged(&group);
+    group.wait_same_store();
     let keys: Vec<Vec<u8>> = (0..KEYS)
         .map(|key| format!("key-{key}").into_bytes())
         .collect();
@@ -151,7 +126,7 @@ fn a_hot_key_through_one_member_chains_loses_no_increment_and_aborts_none() {
     let group = Group::start_all(3, &["--log-sync", "none"]);
     let (committed, conflicts) = hot_key(&group, &[0], 50, 40);
     assert_eq!((committed, conflicts), (2000, 0));
-    wait_converged(&group);
+    group.wait_same_store();
     assert_eq!(counter_everywhere(&group), vec!["2000"; 3]);
     assert_eq!(
         member_stat(&group, 0, "COUNT_TRANSACTIONS_LOCAL_ROLLBACK"),
@@ -166,7 +141,7 @@ fn a_hot_key_through_three_members_loses_no_increment_and_reports_its_aborts() {
     let group = Group::start_all(3, &["--log-sync", "none"]);
     let (committed, conflicts) = hot_key(&group, &[0, 1, 2], 51, 30);
     assert_eq!(committed + conflicts, 51 * 30);
-    wait_converged(&group);
+    group.wait_same_store();
     assert_eq!(counter_everywhere(&group), vec![committed.to_string(); 3]);
     let detected: u64 = (0..3)
         .map(|index| member_stat(&group, index, "COUNT_CONFLICTS_DETECTED"))

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis_protocol::resp2::types::OwnedFrame;
-use support::{wait_until, Group, WAIT};
+use support::Group;
 use tutti::client::{frame_text, ClientError, RespClient};
 
 const ACCOUNTS: u64 = 10;
@@ -136,25 +136,7 @@ fn transfers_on_every_member_conserve_the_total_across_a_kill_and_restart() {
     eprintln!("{committed} transfers committed, {conflicted} ended in CONFLICT");
     assert!(committed > 50, "the transfers made progress: {committed}");
 
-    let mut digest = String::new();
-    wait_until("every member holds the same store", WAIT, || {
-        let digests: Vec<Option<String>> = group
-            .members
-            .iter()
-            .map(|member| {
-                let reply = member
-                    .try_client()?
-                    .command(&[b"GROUP", b"STORE-DIGEST"])
-                    .ok()?;
-                Some(frame_text(&reply))
-            })
-            .collect();
-        let same = digests[0].is_some() && digests.iter().all(|d| *d == digests[0]);
-        if same {
-            digest = digests[0].clone().unwrap_or_default();
-        }
-        same
-    });
+    let digest = group.wait_same_store();
     for member in &group.members {
         assert_eq!(
             total(&mut member.client()),

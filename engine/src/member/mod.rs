@@ -35,6 +35,7 @@ pub use error::{MemberError, TxnError};
 pub use stats::MemberStats;
 pub use transaction::Transaction;
 
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -256,29 +257,12 @@ impl Member {
         let mut retries = 0;
         loop {
             let (result, proposed) = self.inner.run_command(&mut body)?;
-            let Some(proposed) = proposed else {
-                return Ok(Executed {
-                    result,
-                    seqno: None,
-                    retries,
-                });
+            let outcome = match proposed {
+                Some(proposed) => proposed.outcome(&self.inner).await.map(Some),
+                None => Ok(None),
             };
-            match proposed.outcome(&self.inner).await {
-                Ok(seqno) => {
-                    return Ok(Executed {
-                        result,
-                        seqno: Some(seqno),
-                        retries,
-                    })
-                }
-                Err(error)
-                    if error.is_retryable()
-                        && retry(&error)
-                        && retries < self.autocommit_retries() =>
-                {
-                    retries += 1;
-                }
-                Err(error) => return Err(error),
+            if let ControlFlow::Break(done) = self.settle(result, outcome, &mut retries, &retry) {
+                return done;
             }
         }
     }
@@ -291,26 +275,40 @@ impl Member {
         let mut retries = 0;
         loop {
             let (result, proposed) = self.inner.run_command(&mut body)?;
-            let Some(proposed) = proposed else {
-                return Ok(Executed {
-                    result,
-                    seqno: None,
-                    retries,
-                });
-            };
-            match proposed.outcome_blocking(&self.inner) {
-                Ok(seqno) => {
-                    return Ok(Executed {
-                        result,
-                        seqno: Some(seqno),
-                        retries,
-                    })
-                }
-                Err(error) if error.is_retryable() && retries < self.autocommit_retries() => {
-                    retries += 1;
-                }
-                Err(error) => return Err(error),
+            let outcome = proposed.map_or(Ok(None), |proposed| {
+                proposed.outcome_blocking(&self.inner).map(Some)
+            });
+            if let ControlFlow::Break(done) = self.settle(result, outcome, &mut retries, &|_| true)
+            {
+                return done;
             }
+        }
+    }
+
+    /// What follows one run of a command-style transaction: done (committed, read-only,
+    /// or failed for good), or run again after a retryable abort.
+    fn settle<R>(
+        &self,
+        result: R,
+        outcome: Result<Option<Seqno>, TxnError>,
+        retries: &mut u32,
+        retry: &dyn Fn(&TxnError) -> bool,
+    ) -> ControlFlow<Result<Executed<R>, TxnError>> {
+        match outcome {
+            Ok(seqno) => ControlFlow::Break(Ok(Executed {
+                result,
+                seqno,
+                retries: *retries,
+            })),
+            Err(error)
+                if error.is_retryable()
+                    && retry(&error)
+                    && *retries < self.autocommit_retries() =>
+            {
+                *retries += 1;
+                ControlFlow::Continue(())
+            }
+            Err(error) => ControlFlow::Break(Err(error)),
         }
     }
 

@@ -16,7 +16,7 @@ use super::error::TxnError;
 use super::pending::Proposed;
 use super::Inner;
 use crate::certifier::{CheckedKey, Isolation, KeyHash};
-use crate::txn::Write;
+use crate::txn::{own_write, record_write, Write};
 
 /// An interactive transaction. Dropping it without committing rolls it back (nothing
 /// was proposed).
@@ -51,7 +51,7 @@ impl Transaction {
 
     /// Reads `key`: this transaction's own write, else the store at the snapshot.
     pub fn get(&mut self, key: &[u8]) -> Option<Value> {
-        if let Some(write) = self.writes.iter().find(|write| &*write.key == key) {
+        if let Some(write) = own_write(&self.writes, key) {
             return write.value.clone();
         }
         let hash = KeyHash::of(key);
@@ -63,22 +63,12 @@ impl Transaction {
 
     /// Writes `value` at `key`.
     pub fn put(&mut self, key: &[u8], value: impl Into<Value>) {
-        self.write(key, Some(value.into()));
+        record_write(&mut self.writes, key, Some(value.into()));
     }
 
     /// Deletes `key`.
     pub fn delete(&mut self, key: &[u8]) {
-        self.write(key, None);
-    }
-
-    fn write(&mut self, key: &[u8], value: Option<Value>) {
-        match self.writes.iter_mut().find(|write| &*write.key == key) {
-            Some(write) => write.value = value,
-            None => self.writes.push(Write {
-                key: key.into(),
-                value,
-            }),
-        }
+        record_write(&mut self.writes, key, None);
     }
 
     /// Commits asynchronously (on a monoio runtime with timers). Returns the commit's

@@ -60,6 +60,23 @@ impl Write {
     }
 }
 
+/// The write of `key` among a transaction's `writes`, if it wrote the key.
+pub(crate) fn own_write<'w>(writes: &'w [Write], key: &[u8]) -> Option<&'w Write> {
+    writes.iter().find(|write| &*write.key == key)
+}
+
+/// Records a write of `key` (a delete when `value` is `None`), replacing an earlier write
+/// of the same key: a transaction writes each key once.
+pub(crate) fn record_write(writes: &mut Vec<Write>, key: &[u8], value: Option<Value>) {
+    match writes.iter_mut().find(|write| &*write.key == key) {
+        Some(write) => write.value = value,
+        None => writes.push(Write {
+            key: key.into(),
+            value,
+        }),
+    }
+}
+
 /// A read-write transaction as its origin proposes it (DESIGN.md section 3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TxnMessage {

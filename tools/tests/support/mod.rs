@@ -299,6 +299,31 @@ impl Group {
         self.dir.path()
     }
 
+    /// Waits until every member applied the same prefix and holds the same store
+    /// (`GROUP STORE-DIGEST` equal everywhere); returns that `[watermark, digest]`.
+    pub fn wait_same_store(&self) -> String {
+        let mut agreed = String::new();
+        wait_until("every member holds the same store", WAIT, || {
+            let digests: Vec<Option<String>> = self
+                .members
+                .iter()
+                .map(|member| {
+                    let reply = member
+                        .try_client()?
+                        .command(&[b"GROUP", b"STORE-DIGEST"])
+                        .ok()?;
+                    Some(tutti::client::frame_text(&reply))
+                })
+                .collect();
+            let same = digests[0].is_some() && digests.iter().all(|digest| *digest == digests[0]);
+            if same {
+                agreed = digests[0].clone().unwrap_or_default();
+            }
+            same
+        });
+        agreed
+    }
+
     /// Dumps every member's log (for a failing test's output).
     pub fn dump_logs(&self) {
         for member in &self.members {

@@ -24,7 +24,8 @@ use tutti_storage::Seqno;
 
 use crate::certifier::constants::VERDICT_WINDOW_SEQNOS;
 use crate::certifier::{
-    Certifier, CertifierStats, IndexConfig, IndexConfigError, IndexReader, StatsSnapshot, Verdict,
+    Certifier, CertifierStats, IndexConfig, IndexConfigError, IndexReader, KeyHash, StatsSnapshot,
+    Verdict,
 };
 use crate::txn::{decode_message, EngineMessage, MessageError, TxnMessage};
 
@@ -40,6 +41,9 @@ pub enum Outcome {
         txn: Arc<TxnMessage>,
         /// Commit or abort.
         verdict: Verdict,
+        /// The hashes of its written keys, in write order, as certification computed
+        /// them: the appliers shard by them instead of hashing every key again.
+        written: Vec<KeyHash>,
     },
     /// An entry that changes nothing in the store: a low watermark, a reconfiguration,
     /// a view start, or a payload that is not a transaction.
@@ -167,6 +171,7 @@ impl Replica {
         Outcome::Txn {
             txn: Arc::new(txn),
             verdict,
+            written: request.written,
         }
     }
 

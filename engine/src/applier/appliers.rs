@@ -13,7 +13,7 @@ use tutti_storage::Seqno;
 use super::constants::{APPLIER_QUEUE_PARTS_MAX, APPLIER_WORKERS_MAX};
 use super::tracker::Tracker;
 use super::watermark::Watermark;
-use super::worker::{shard_of, Part, Worker};
+use super::worker::{shard_of, Part, Worker, FIRST_WRITES};
 use super::{ApplierError, ApplierOptions, ApplierStats, ApplyJob};
 use crate::metrics::HistogramSnapshot;
 
@@ -101,11 +101,20 @@ impl Appliers {
         self.tracker.apply_clock.started(seqno);
         let workers = self.queues.len();
         let mut bytes_by_worker = [0_u64; APPLIER_WORKERS_MAX];
+        let mut first_writes_by_worker = [0_u64; APPLIER_WORKERS_MAX];
         let mut involved = 0_u64;
-        for write in &job.txn.writes {
-            let worker = shard_of(&write.key, workers);
+        assert_eq!(
+            job.written.len(),
+            job.txn.writes.len(),
+            "an apply job carries one key hash per write"
+        );
+        for (position, (write, hash)) in job.txn.writes.iter().zip(&job.written).enumerate() {
+            let worker = shard_of(*hash, workers);
             bytes_by_worker[worker] += write.size_bytes() as u64;
             involved |= 1 << worker;
+            if position < FIRST_WRITES {
+                first_writes_by_worker[worker] |= 1 << position;
+            }
         }
         let bytes = bytes_by_worker[..workers].iter().sum();
         let point = self
@@ -124,6 +133,7 @@ impl Appliers {
                 txn: Arc::clone(&job.txn),
                 point,
                 bytes: bytes_by_worker[worker],
+                first_writes: first_writes_by_worker[worker],
             };
             assert!(
                 self.queues[worker].send(part).is_ok(),

@@ -52,6 +52,7 @@ use tutti_storage::Seqno;
 pub use appliers::Appliers;
 pub use watermark::{Watermark, WatermarkReached};
 
+use crate::certifier::KeyHash;
 use crate::txn::TxnMessage;
 use constants::{APPLIER_QUEUE_BYTES_DEFAULT, APPLIER_WORKERS_DEFAULT};
 
@@ -82,6 +83,21 @@ pub struct ApplyJob {
     pub txn: Arc<TxnMessage>,
     /// Proposed by another member: counted apart, as GR's member stats do.
     pub remote: bool,
+    /// `KeyHash::of` of each write's key, in write order (certification computed them
+    /// already): a write's worker is its hash modulo the workers.
+    pub written: Vec<KeyHash>,
+}
+
+impl ApplyJob {
+    /// A job for `txn`, hashing its keys (when certification's hashes are not at hand).
+    pub fn new(txn: Arc<TxnMessage>, remote: bool) -> ApplyJob {
+        let written = txn.written();
+        ApplyJob {
+            txn,
+            remote,
+            written,
+        }
+    }
 }
 
 /// Queue and apply counters, exact whenever the appliers are idle.

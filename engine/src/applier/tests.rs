@@ -45,7 +45,7 @@ fn txn(number: u64, writes: Vec<Write>) -> Arc<TxnMessage> {
 }
 
 fn job(txn: Arc<TxnMessage>, remote: bool) -> ApplyJob {
-    ApplyJob { txn, remote }
+    ApplyJob::new(txn, remote)
 }
 
 /// A delivered history: for each seqno from 1, a committed transaction writing 1 to 5
@@ -142,6 +142,27 @@ fn parallel_apply_equals_serial_apply_at_every_seqno() {
                 "{workers} workers: digest differs at seqno {seqno}"
             );
         }
+    }
+}
+
+#[test]
+fn a_transaction_of_more_writes_than_the_submitter_marks_is_applied_whole() {
+    // Writes past the first 64 are sharded by the workers themselves.
+    let writes: Vec<Write> = (0..200)
+        .map(|index| Write {
+            key: key(index),
+            value: Some(value(&index.to_le_bytes())),
+        })
+        .collect();
+    let history = vec![Some(job(txn(1, writes), true))];
+    let expected = serial(&history);
+    for workers in [1, 2, 3] {
+        let (store, watermark, appliers) = start(workers, 1 << 20);
+        appliers.submit(Seqno(1), history[0].clone());
+        assert!(watermark.wait_until(Seqno(1), WAIT));
+        appliers.shutdown();
+        assert_eq!(store.len_at(Seqno(1)), 200, "{workers} workers");
+        assert_eq!(store.digest(Seqno(1)), expected.digest(Seqno(1)));
     }
 }
 

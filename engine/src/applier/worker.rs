@@ -8,9 +8,9 @@
 use std::sync::Arc;
 use std::thread;
 
+use crate::certifier::KeyHash;
 use tutti_storage::store::Store;
 use tutti_storage::Seqno;
-use xxhash_rust::xxh3::xxh3_64;
 
 use super::constants::APPLIER_REPORT_PARTS;
 use super::tracker::{Point, Tracker};
@@ -26,14 +26,18 @@ pub(super) struct Part {
     pub point: Point,
     /// Bytes of this worker's writes, released when they are installed.
     pub bytes: u64,
+    /// Which of the transaction's first [`FIRST_WRITES`] writes are this worker's (bit i
+    /// for write i), so that a worker does not hash every key again; later writes of a
+    /// larger transaction are hashed by the worker.
+    pub first_writes: u64,
 }
 
-/// The worker a key belongs to, out of `workers`.
-pub(super) fn shard_of(key: &[u8], workers: usize) -> usize {
-    if workers == 1 {
-        return 0;
-    }
-    (xxh3_64(key) % workers as u64) as usize
+/// Writes whose worker the submitter hands over in a part's bitmask.
+pub(super) const FIRST_WRITES: usize = u64::BITS as usize;
+
+/// The worker a key belongs to, out of `workers`, by the key's hash.
+pub(super) fn shard_of(hash: KeyHash, workers: usize) -> usize {
+    (hash.0 % workers as u64) as usize
 }
 
 /// What a worker thread needs.
@@ -79,8 +83,15 @@ impl Worker {
         #[cfg(test)]
         drop(self.tracker.stall.lock());
         let seqno: Seqno = part.point.seqno;
-        for write in &part.txn.writes {
-            if shard_of(&write.key, self.workers) == self.index {
+        let writes = &part.txn.writes;
+        let mut mine = part.first_writes;
+        while mine != 0 {
+            let write = &writes[mine.trailing_zeros() as usize];
+            mine &= mine - 1;
+            self.store.install(&write.key, seqno, write.value.clone());
+        }
+        for write in writes.iter().skip(FIRST_WRITES) {
+            if shard_of(KeyHash::of(&write.key), self.workers) == self.index {
                 self.store.install(&write.key, seqno, write.value.clone());
             }
         }

@@ -46,7 +46,11 @@ impl DeliverySink for EngineSink {
             self.inner.metrics.certification.record_since(certifying);
         }
         let job = match outcome {
-            Outcome::Txn { txn, verdict } => {
+            Outcome::Txn {
+                txn,
+                verdict,
+                written,
+            } => {
                 let local = self
                     .inner
                     .identity
@@ -72,6 +76,7 @@ impl DeliverySink for EngineSink {
                 verdict.is_commit().then_some(ApplyJob {
                     txn,
                     remote: !local,
+                    written,
                 })
             }
             Outcome::Control(Control::Undecodable(error)) => {

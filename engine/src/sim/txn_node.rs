@@ -118,7 +118,7 @@ impl TxnNode {
     pub(super) fn deliver(&mut self, seqno: u64, entry: &Entry) -> Option<Outcome> {
         let outcome = self.replica.on_delivered(Seqno(seqno), entry)?;
         self.delivered = seqno;
-        if let Outcome::Txn { txn, verdict } = &outcome {
+        if let Outcome::Txn { txn, verdict, .. } = &outcome {
             if verdict.is_commit() {
                 for write in &txn.writes {
                     self.serial

@@ -93,7 +93,7 @@ impl Simulation {
         let Some(outcome) = txn_node.deliver(seqno, entry) else {
             return;
         };
-        if let Outcome::Txn { txn, verdict } = outcome {
+        if let Outcome::Txn { txn, verdict, .. } = outcome {
             self.checkers
                 .on_certified((node, life), seqno, &txn, verdict);
             if verdict.is_commit() {

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use tutti_engine::sim::{
-    run_seed, BankOptions, FaultOptions, SimOptions, SimOutcome, Simulation, Workload,
+    failing_seeds, run_seed, BankOptions, FaultOptions, SimOptions, SimOutcome, Simulation,
+    Workload,
 };
 
 /// Default faults and the default bank, or harsher ones: more loss and duplication,
@@ -19,10 +20,7 @@ fn options(members: usize, stress: bool) -> SimOptions {
         ..SimOptions::default()
     };
     if stress {
-        options.faults.loss_probability = 0.10;
-        options.faults.duplicate_probability = 0.05;
-        options.faults.delay_max = Duration::from_millis(20);
-        options.faults.fault_interval = Duration::from_millis(500);
+        options.faults = FaultOptions::stress();
         options.workload = Workload::Bank(BankOptions {
             clients_per_member: 6,
             apply_lag_max: Duration::from_millis(20),
@@ -34,17 +32,7 @@ fn options(members: usize, stress: bool) -> SimOptions {
 }
 
 fn run_many_with(options: &SimOptions, seeds: std::ops::Range<u64>) {
-    let members = options.members;
-    let mut failures = Vec::new();
-    for seed in seeds {
-        let outcome = run_seed(seed, options);
-        if let Err(failure) = &outcome.result {
-            failures.push(format!(
-                "seed {seed} ({members} members): {}: {}",
-                failure.property, failure.detail
-            ));
-        }
-    }
+    let failures = failing_seeds(options, seeds);
     assert!(
         failures.is_empty(),
         "failing bank seeds:\n{}",

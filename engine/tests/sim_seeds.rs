@@ -1,6 +1,6 @@
 //! Random seeds through the simulator: every one must keep every property.
 
-use tutti_engine::sim::{run_seed, SimOptions};
+use tutti_engine::sim::{failing_seeds, FaultOptions, SimOptions};
 
 fn run_many(members: usize, seeds: std::ops::Range<u64>) {
     let stress = std::env::var_os("TUTTI_SIM_STRESS").is_some();
@@ -15,26 +15,13 @@ fn options(members: usize, stress: bool) -> SimOptions {
         ..SimOptions::default()
     };
     if stress {
-        options.faults.loss_probability = 0.10;
-        options.faults.duplicate_probability = 0.05;
-        options.faults.delay_max = std::time::Duration::from_millis(20);
-        options.faults.fault_interval = std::time::Duration::from_millis(500);
+        options.faults = FaultOptions::stress();
     }
     options
 }
 
 fn run_many_with(options: &SimOptions, seeds: std::ops::Range<u64>) {
-    let members = options.members;
-    let mut failures = Vec::new();
-    for seed in seeds {
-        let outcome = run_seed(seed, options);
-        if let Err(failure) = &outcome.result {
-            failures.push(format!(
-                "seed {seed} ({members} members): {}: {}",
-                failure.property, failure.detail
-            ));
-        }
-    }
+    let failures = failing_seeds(options, seeds);
     assert!(
         failures.is_empty(),
         "failing seeds:\n{}",

@@ -126,6 +126,22 @@ pub struct SimOutcome {
     pub result: Result<(), Failure>,
 }
 
+/// Runs every seed of `seeds` with `options`; returns one line per failing seed, naming
+/// the seed, the members and the violated property.
+pub fn failing_seeds(options: &SimOptions, seeds: std::ops::Range<u64>) -> Vec<String> {
+    seeds
+        .filter_map(|seed| {
+            let outcome = run_seed(seed, options);
+            outcome.result.err().map(|failure| {
+                format!(
+                    "seed {seed} ({} members): {}: {}",
+                    options.members, failure.property, failure.detail
+                )
+            })
+        })
+        .collect()
+}
+
 /// Runs one seed with `options`: safety phase, healing phase, checks.
 pub fn run_seed(seed: u64, options: &SimOptions) -> SimOutcome {
     if let Err(detail) = options.validate() {

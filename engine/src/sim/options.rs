@@ -41,6 +41,18 @@ pub struct FaultOptions {
 }
 
 impl FaultOptions {
+    /// The stress profile of the long soak tests: the default faults with 10% loss, 5%
+    /// duplication, delays up to 20 ms and a fault every 0.5 s.
+    pub fn stress() -> FaultOptions {
+        FaultOptions {
+            loss_probability: 0.10,
+            duplicate_probability: 0.05,
+            delay_max: Duration::from_millis(20),
+            fault_interval: Duration::from_millis(500),
+            ..FaultOptions::default()
+        }
+    }
+
     /// No random faults at all (scripted scenarios inject their own).
     pub fn none() -> FaultOptions {
         FaultOptions {

@@ -416,64 +416,57 @@ pub fn hgrm(histogram: &Histogram<u64>) -> String {
     out
 }
 
+/// Reads one percentile out of a summary.
+type PercentilePick = fn(&Percentiles) -> u64;
+
 /// A side-by-side table of two reports, with the ratio B / A of every figure.
+#[allow(clippy::cast_precision_loss)] // counts and microseconds far below 2^52
 pub fn compare(a: &Report, b: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "A: {}", a.headline());
     let _ = writeln!(out, "B: {}", b.headline());
     let _ = writeln!(out, "{:<26} {:>14} {:>14} {:>8}", "figure", "A", "B", "B/A");
-    #[allow(clippy::cast_precision_loss)] // counts far below 2^52
-    let rows: Vec<(&str, f64, f64)> = vec![
-        ("committed/s", a.committed_per_s, b.committed_per_s),
-        ("aborted/s", a.aborted_per_s, b.aborted_per_s),
-        ("abort rate %", a.abort_rate * 100.0, b.abort_rate * 100.0),
-        ("failed", a.failed as f64, b.failed as f64),
+    let mut rows: Vec<(String, f64, f64)> = vec![
         (
-            "commit p50 us",
-            a.commit_latency_us.p50 as f64,
-            b.commit_latency_us.p50 as f64,
+            "committed/s".to_owned(),
+            a.committed_per_s,
+            b.committed_per_s,
         ),
+        ("aborted/s".to_owned(), a.aborted_per_s, b.aborted_per_s),
         (
-            "commit p90 us",
-            a.commit_latency_us.p90 as f64,
-            b.commit_latency_us.p90 as f64,
+            "abort rate %".to_owned(),
+            a.abort_rate * 100.0,
+            b.abort_rate * 100.0,
         ),
-        (
-            "commit p99 us",
-            a.commit_latency_us.p99 as f64,
-            b.commit_latency_us.p99 as f64,
-        ),
-        (
-            "commit p99.9 us",
-            a.commit_latency_us.p999 as f64,
-            b.commit_latency_us.p999 as f64,
-        ),
-        (
-            "commit p99.99 us",
-            a.commit_latency_us.p9999 as f64,
-            b.commit_latency_us.p9999 as f64,
-        ),
-        (
-            "commit max us",
-            a.commit_latency_us.max as f64,
-            b.commit_latency_us.max as f64,
-        ),
-        (
-            "abort p50 us",
-            a.abort_latency_us.p50 as f64,
-            b.abort_latency_us.p50 as f64,
-        ),
-        (
-            "abort p99 us",
-            a.abort_latency_us.p99 as f64,
-            b.abort_latency_us.p99 as f64,
-        ),
-        (
-            "loopback rtt p50 us",
-            a.baseline.map_or(0.0, |x| x.round_trip_p50_us),
-            b.baseline.map_or(0.0, |x| x.round_trip_p50_us),
-        ),
+        ("failed".to_owned(), a.failed as f64, b.failed as f64),
     ];
+    let commit: [(&str, PercentilePick); 6] = [
+        ("p50", |p| p.p50),
+        ("p90", |p| p.p90),
+        ("p99", |p| p.p99),
+        ("p99.9", |p| p.p999),
+        ("p99.99", |p| p.p9999),
+        ("max", |p| p.max),
+    ];
+    for (label, pick) in commit {
+        rows.push((
+            format!("commit {label} us"),
+            pick(&a.commit_latency_us) as f64,
+            pick(&b.commit_latency_us) as f64,
+        ));
+    }
+    for (label, pick) in [commit[0], commit[2]] {
+        rows.push((
+            format!("abort {label} us"),
+            pick(&a.abort_latency_us) as f64,
+            pick(&b.abort_latency_us) as f64,
+        ));
+    }
+    rows.push((
+        "loopback rtt p50 us".to_owned(),
+        a.baseline.map_or(0.0, |x| x.round_trip_p50_us),
+        b.baseline.map_or(0.0, |x| x.round_trip_p50_us),
+    ));
     for (name, x, y) in rows {
         let ratio = if x == 0.0 {
             "-".to_owned()

@@ -9,7 +9,6 @@
 //! member up to `autocommit_retries` times, as the RESP server does; what is left is an
 //! abort. Members are stopped and their directories removed when the group is dropped.
 
-use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -117,21 +116,18 @@ impl Drop for InProcessGroup {
     }
 }
 
-fn free_addr() -> Result<SocketAddr, std::io::Error> {
-    TcpListener::bind("127.0.0.1:0")?.local_addr()
-}
-
 fn start_members(spec: &GroupSpec, dir: &Path) -> Result<Vec<Member>, BenchError> {
     let group_name = u128::from_le_bytes(*uuid::Uuid::new_v4().as_bytes());
     let mut members: Vec<Member> = Vec::with_capacity(spec.members);
     let mut first_peer = None;
-    for index in 0..spec.members {
-        let peer = free_addr()?;
+    let addrs = tutti_net::transport::free_loopback_addrs(2 * spec.members)?;
+    for (index, ports) in addrs.chunks_exact(2).enumerate() {
+        let (peer, client) = (ports[0], ports[1]);
         let mut group = GroupOptions::new(
             group_name,
             dir.join(format!("member-{index}")),
             peer,
-            free_addr()?,
+            client,
         );
         group.log_sync = spec.log_sync;
         group.io_backend = spec.io_backend;

@@ -12,14 +12,9 @@ use tutti_net::gcs::MemberState;
 use tutti_storage::log::SyncPolicy;
 use tutti_storage::store::Value;
 
-fn free_addr() -> std::net::SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-}
-
 fn one_member(dir: &tempfile::TempDir, adjust: impl FnOnce(&mut MemberOptions)) -> Member {
-    let mut group = GroupOptions::new(0xfeed, dir.path().join("member"), free_addr(), free_addr());
+    let ports = tutti_net::transport::free_loopback_addrs(2).expect("two free ports");
+    let mut group = GroupOptions::new(0xfeed, dir.path().join("member"), ports[0], ports[1]);
     group.bootstrap = true;
     group.log_sync = SyncPolicy::None;
     let mut options = MemberOptions::new(group);

@@ -11,7 +11,7 @@
 //! Only multi-primary mode exists for now; `--single-primary` is refused.
 
 use std::fs;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -139,10 +139,6 @@ fn group_name(dir: &Path) -> String {
         )
 }
 
-fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 /// A member's client, peer and metrics addresses.
 struct Addresses {
     client: SocketAddr,
@@ -150,20 +146,29 @@ struct Addresses {
     metrics: SocketAddr,
 }
 
-fn addresses(args: &ClusterArgs, index: usize) -> Result<Addresses, String> {
-    let port = |offset: usize| -> Result<SocketAddr, String> {
-        let port = match args.base_port {
-            Some(base) => u16::try_from(usize::from(base) + 3 * index + offset)
-                .map_err(|_| "--base-port is too high".to_owned()),
-            None => free_port().map_err(|error| format!("cannot pick a free port: {error}")),
-        }?;
-        Ok(SocketAddr::from(([127, 0, 0, 1], port)))
+/// Every member's addresses: from `--base-port` on (three consecutive ports each), or
+/// free ports all picked at once, so no two members are handed the same one.
+fn addresses(args: &ClusterArgs) -> Result<Vec<Addresses>, String> {
+    let count = 3 * args.members;
+    let all = match args.base_port {
+        Some(base) => (0..count)
+            .map(|offset| {
+                u16::try_from(usize::from(base) + offset)
+                    .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+                    .map_err(|_| "--base-port is too high".to_owned())
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        None => tutti_net::transport::free_loopback_addrs(count)
+            .map_err(|error| format!("cannot pick free ports: {error}"))?,
     };
-    Ok(Addresses {
-        client: port(0)?,
-        peer: port(1)?,
-        metrics: port(2)?,
-    })
+    Ok(all
+        .chunks_exact(3)
+        .map(|ports| Addresses {
+            client: ports[0],
+            peer: ports[1],
+            metrics: ports[2],
+        })
+        .collect())
 }
 
 fn start_all(args: &ClusterArgs, dir: &Path, children: &mut Vec<Child>) -> Result<(), String> {
@@ -171,8 +176,8 @@ fn start_all(args: &ClusterArgs, dir: &Path, children: &mut Vec<Child>) -> Resul
     let group = group_name(dir);
     let mut members = Vec::new();
     let mut seed = None;
-    for index in 0..args.members {
-        let (child, member) = spawn_member(args, dir, &group, index, seed)?;
+    for (index, addresses) in addresses(args)?.iter().enumerate() {
+        let (child, member) = spawn_member(args, dir, &group, (index, addresses), seed)?;
         seed.get_or_insert(member.peer_address);
         children.push(child);
         members.push(member);
@@ -196,16 +201,16 @@ fn spawn_member(
     args: &ClusterArgs,
     dir: &Path,
     group: &str,
-    index: usize,
+    (index, addresses): (usize, &Addresses),
     seed: Option<SocketAddr>,
 ) -> Result<(Child, ClusterMember), String> {
     let exe = std::env::current_exe()
         .map_err(|error| format!("cannot find the tutti binary: {error}"))?;
-    let Addresses {
+    let &Addresses {
         client,
         peer,
         metrics,
-    } = addresses(args, index)?;
+    } = addresses;
     let data_dir = dir.join(format!("member-{index}"));
     fs::create_dir_all(&data_dir)
         .map_err(|error| format!("cannot create {}: {error}", data_dir.display()))?;

@@ -78,6 +78,7 @@ pub use self::runtime::{
     block_on_core, build_core_runtime, choose_backend, probe_uring, spawn_on_core, BackendChoice,
     IoBackend, RuntimeError,
 };
+pub use self::socket::free_loopback_addrs;
 pub use self::stats::{ConnectionState, LastError, PeerStats, Rejection, TransportSnapshot};
 
 /// A member as the transport knows it: the `MemberId` (a UUID as u128) carried in the

@@ -63,3 +63,20 @@ pub(crate) fn configure_stream(
     socket.set_recv_buffer_size(buffers.recv_bytes)?;
     Ok(())
 }
+
+/// `count` distinct loopback addresses with free ports, for a local group whose members
+/// bind later. Every listener stays open until all the ports are known, so the kernel never
+/// hands out the same port twice in one call (it may reuse a port as soon as it is
+/// released, which is how two members of one group would otherwise end up on one port).
+///
+/// # Errors
+/// The I/O error of a bind that failed.
+pub fn free_loopback_addrs(count: usize) -> io::Result<Vec<SocketAddr>> {
+    let listeners = (0..count)
+        .map(|_| std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)))
+        .collect::<io::Result<Vec<_>>>()?;
+    listeners
+        .iter()
+        .map(std::net::TcpListener::local_addr)
+        .collect()
+}

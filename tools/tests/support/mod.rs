@@ -7,6 +7,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use tutti::client::RespClient;
@@ -16,12 +17,27 @@ pub const WAIT: Duration = Duration::from_secs(30);
 /// How long one RESP exchange may take.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, never handed out twice in one test process (tests
+/// run in parallel threads; the kernel reuses a released port at once), and below the
+/// kernel's ephemeral range (32768 and up by default), so no outgoing connection takes it
+/// before the member binds it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    const FIRST: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Test processes that run side by side start far apart in the range.
+    let start = std::process::id().wrapping_mul(7_919) % SPAN;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(
+            n < SPAN,
+            "every port from {FIRST} on was handed out or taken"
+        );
+        let port = u16::try_from(FIRST + (start + n) % SPAN).expect("ports stay below 32000");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Polls `check` until it holds or `within` passes; panics with `what` then.

@@ -116,6 +116,8 @@ pub fn run(options: &HotKeyOptions) -> Result<HotKeyResult, HotKeyError> {
         io_backend: IoBackend::Auto,
         chaining: options.chaining,
         autocommit_retries: AUTOCOMMIT_RETRIES_DEFAULT,
+        single_primary: false,
+        consistency: tutti_engine::consistency::Consistency::default(),
     })
     .map_err(|error| match error {
         BenchError::Start { index, source } => HotKeyError::Start { index, source },

@@ -12,10 +12,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use tutti_engine::consistency::Consistency;
 use tutti_engine::group::{format_uuid, GroupOptions};
 use tutti_engine::local::CommandTxn;
 use tutti_engine::member::{Member, MemberOptions};
-use tutti_net::gcs::MemberState;
+use tutti_net::gcs::{MemberId, MemberState};
 use tutti_net::transport::runtime::IoBackend;
 use tutti_storage::log::SyncPolicy;
 use tutti_storage::store::Value;
@@ -41,6 +42,10 @@ pub struct GroupSpec {
     pub chaining: bool,
     /// Runs of a conflicted command after the first.
     pub autocommit_retries: u32,
+    /// Single-primary mode (clients then all go to the primary).
+    pub single_primary: bool,
+    /// The members' default consistency level.
+    pub consistency: Consistency,
 }
 
 /// A running in-process group; dropping it stops the members and removes their data.
@@ -74,9 +79,16 @@ impl InProcessGroup {
 
     fn wait_online(&self, count: usize) -> Result<(), BenchError> {
         let deadline = Instant::now() + SETTLE_WAIT;
+        // Formed, and the roles settled: every member announced itself to every member.
         while !self.members.iter().all(|member| {
+            let roles = member.roles();
             member.group().stats().state == Some(MemberState::Online)
                 && member.group().members().len() == count
+                && roles.mode().is_some()
+                && self
+                    .members
+                    .iter()
+                    .all(|other| roles.facts(MemberId(other.group().member_id())).is_some())
         }) {
             if Instant::now() > deadline {
                 return Err(BenchError::Settle(format!(
@@ -137,6 +149,8 @@ fn start_members(spec: &GroupSpec, dir: &Path) -> Result<Vec<Member>, BenchError
         let mut options = MemberOptions::new(group);
         options.chaining = spec.chaining;
         options.autocommit_retries = spec.autocommit_retries;
+        options.single_primary_mode = spec.single_primary;
+        options.consistency = spec.consistency;
         match Member::start(options) {
             Ok(member) => members.push(member),
             Err(source) => {
@@ -153,7 +167,8 @@ fn start_members(spec: &GroupSpec, dir: &Path) -> Result<Vec<Member>, BenchError
 /// The in-process group as a benchmark target.
 pub struct InProcessTarget {
     group: InProcessGroup,
-    /// Clients spread over every member (true) or all through the first.
+    /// Clients spread over every member (true) or all through the first; in
+    /// single-primary mode they all go to the primary.
     send_to_all: bool,
 }
 
@@ -237,10 +252,15 @@ impl Target for InProcessTarget {
 
     fn session(&self, client: usize) -> Result<Box<dyn Session + '_>, BenchError> {
         let members = self.group.members();
-        let member = if self.send_to_all {
-            &members[client % members.len()]
-        } else {
-            &members[0]
+        let primary = members[0].roles().primary().and_then(|primary| {
+            members
+                .iter()
+                .find(|member| member.group().member_id() == primary.0)
+        });
+        let member = match primary {
+            Some(primary) => primary,
+            None if self.send_to_all => &members[client % members.len()],
+            None => &members[0],
         };
         Ok(Box::new(MemberSession { member }))
     }

@@ -29,8 +29,12 @@ pub struct RunConfig {
     pub log_sync: String,
     /// The members' `io_backend` (as declared for servers reached over RESP).
     pub io_backend: String,
-    /// `multi` (multi-primary; the only mode built).
+    /// `single` (single-primary: clients go to the primary) or `multi`.
     pub mode: String,
+    /// The consistency level asked for (`None`: the members' default; reports written
+    /// before levels existed have none either).
+    #[serde(default)]
+    pub consistency: Option<String>,
     /// The transactions' isolation: `command` (a command-style transaction checks the
     /// keys it reads; blind writes are never checked).
     pub isolation: String,
@@ -241,7 +245,7 @@ impl Report {
         );
         format!(
             "{} {} over {} keys ({}), {} clients, {loop_kind}, {}s after {}s warmup; {}; \
-             log_sync {}, io {}, mode {}, isolation {}, send to {}",
+             log_sync {}, io {}, mode {}, consistency {}, isolation {}, send to {}",
             config.workload,
             if config.workload == Workload::Transfer {
                 format!("of {} accounts", config.txn_keys)
@@ -257,6 +261,7 @@ impl Report {
             config.log_sync,
             config.io_backend,
             config.mode,
+            config.consistency.as_deref().unwrap_or("default"),
             config.isolation,
             config.send_to,
         )

@@ -24,11 +24,17 @@ const MGET_CHUNK: usize = 1000;
 pub struct RespTarget {
     addresses: Vec<String>,
     send_to_all: bool,
+    /// A level each session sets with `CLIENT CONSISTENCY` (tutti servers only).
+    consistency: Option<String>,
 }
 
 impl RespTarget {
     /// A target over `addresses` (`host:port`); checks that each answers `PING`.
-    pub fn new(addresses: Vec<String>, send_to_all: bool) -> Result<RespTarget, BenchError> {
+    pub fn new(
+        addresses: Vec<String>,
+        send_to_all: bool,
+        consistency: Option<String>,
+    ) -> Result<RespTarget, BenchError> {
         if addresses.is_empty() {
             return Err(BenchError::Options(
                 "--connect needs at least one host:port".to_owned(),
@@ -43,6 +49,7 @@ impl RespTarget {
         Ok(RespTarget {
             addresses,
             send_to_all,
+            consistency,
         })
     }
 }
@@ -166,9 +173,15 @@ impl Target for RespTarget {
         } else {
             &self.addresses[0]
         };
-        Ok(Box::new(RespSession {
-            connection: connect(address)?,
-        }))
+        let mut connection = connect(address)?;
+        if let Some(level) = &self.consistency {
+            redis::cmd("CLIENT")
+                .arg("CONSISTENCY")
+                .arg(level)
+                .query::<()>(&mut connection)
+                .map_err(|error| failure(address, &error))?;
+        }
+        Ok(Box::new(RespSession { connection }))
     }
 
     fn member_stats(&self) -> Vec<MemberStatsRow> {

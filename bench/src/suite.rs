@@ -31,11 +31,16 @@ pub struct RunResult {
 /// Checks a configuration; returns its key distribution.
 pub fn validate(config: &RunConfig) -> Result<Distribution, BenchError> {
     let options = |message: String| Err(BenchError::Options(message));
-    if config.mode != "multi" {
+    if !matches!(config.mode.as_str(), "single" | "multi") {
         return options(format!(
-            "--mode {} is not built: single-primary mode does not exist yet; use --mode multi",
+            "--mode {:?} is invalid: use single or multi",
             config.mode
         ));
+    }
+    if let Some(level) = &config.consistency {
+        level
+            .parse::<tutti_engine::consistency::Consistency>()
+            .map_err(|reason| BenchError::Options(format!("--consistency: {reason}")))?;
     }
     let distribution: Distribution = config.distribution.parse().map_err(BenchError::Options)?;
     if config.value_size > VALUE_SIZE_MAX {

@@ -19,6 +19,7 @@ fn config(workload: Workload, clients: usize, duration_s: f64, rate: Option<f64>
         log_sync: "none".to_owned(),
         io_backend: "none".to_owned(),
         mode: "multi".to_owned(),
+        consistency: None,
         isolation: "command".to_owned(),
         workload,
         distribution: "uniform".to_owned(),

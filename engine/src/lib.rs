@@ -16,10 +16,12 @@
 
 pub mod applier;
 pub mod certifier;
+pub mod consistency;
 pub mod group;
 pub mod local;
 pub mod member;
 pub mod metrics;
 pub mod replica;
+pub mod roles;
 pub mod sim;
 pub mod txn;

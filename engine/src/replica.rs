@@ -24,9 +24,10 @@ use tutti_storage::Seqno;
 
 use crate::certifier::constants::VERDICT_WINDOW_SEQNOS;
 use crate::certifier::{
-    Certifier, CertifierStats, IndexConfig, IndexConfigError, IndexReader, KeyHash, StatsSnapshot,
-    Verdict,
+    AbortReason, Certifier, CertifierStats, IndexConfig, IndexConfigError, IndexReader, KeyHash,
+    StatsSnapshot, Verdict,
 };
+use crate::roles::{RoleEvent, Roles};
 use crate::txn::{decode_message, EngineMessage, MessageError, TxnMessage};
 
 /// Slots the index reclaim examines per call of [`Replica::reclaim_step`].
@@ -55,8 +56,13 @@ pub enum Outcome {
 pub enum Control {
     /// A member's low watermark was taken into the gc seqno.
     LowWatermark,
-    /// A new configuration: the certifier's ONLINE set follows it.
-    Reconfigure,
+    /// A new configuration: the certifier's ONLINE set follows it, and the roles (a
+    /// primary that left is replaced).
+    Reconfigure(Vec<RoleEvent>),
+    /// An ordered role operation and what it changed.
+    Role(Vec<RoleEvent>),
+    /// A sync point (consistency level BEFORE).
+    SyncPoint,
     /// A new sequencer's first entry.
     ViewStart,
     /// Bytes ordered for someone else (`GROUP PROPOSE`).
@@ -76,6 +82,8 @@ struct RecentTxns {
 /// The deterministic consumer of one member's delivered entries.
 pub struct Replica {
     certifier: Certifier,
+    /// Modes and roles, as of the last seqno handled.
+    roles: Roles,
     /// The highest seqno handled: redeliveries at or below it are skipped.
     last_seqno: Seqno,
     /// Recent transactions of every origin incarnation, for `local_deps`.
@@ -90,6 +98,7 @@ impl Replica {
     pub fn new(index: IndexConfig) -> Result<Replica, IndexConfigError> {
         Ok(Replica {
             certifier: Certifier::new(index)?,
+            roles: Roles::new(),
             last_seqno: Seqno::ZERO,
             recent: HashMap::new(),
             undecodable: 0,
@@ -125,6 +134,10 @@ impl Replica {
                     Outcome::Control(Control::LowWatermark)
                 }
                 Ok(EngineMessage::Opaque(_)) => Outcome::Control(Control::Opaque),
+                Ok(EngineMessage::Role(op)) => {
+                    Outcome::Control(Control::Role(self.roles.on_op(seqno, op)))
+                }
+                Ok(EngineMessage::SyncPoint) => Outcome::Control(Control::SyncPoint),
                 Err(error) => {
                     self.undecodable += 1;
                     Outcome::Control(Control::Undecodable(error))
@@ -135,7 +148,9 @@ impl Replica {
                     // Every member refuses alike, so the gc seqno stays deterministic.
                     tracing::warn!(%error, "the certifier keeps its previous ONLINE set");
                 }
-                Outcome::Control(Control::Reconfigure)
+                Outcome::Control(Control::Reconfigure(
+                    self.roles.on_reconfigure(seqno, members),
+                ))
             }
             EntryBody::ViewStart => Outcome::Control(Control::ViewStart),
         };
@@ -167,7 +182,11 @@ impl Replica {
             recent.delivered.push_back((txn.id.number, seqno));
         }
         let request = txn.certification_request(seqno, local_deps);
-        let verdict = self.certifier.certify(&request);
+        let verdict = if self.roles.writable(txn.id.origin) {
+            self.certifier.certify(&request)
+        } else {
+            self.certifier.refuse(seqno, AbortReason::NotWritable)
+        };
         Outcome::Txn {
             txn: Arc::new(txn),
             verdict,
@@ -220,6 +239,11 @@ impl Replica {
     /// Entries whose payload was not an engine message.
     pub fn undecodable(&self) -> u64 {
         self.undecodable
+    }
+
+    /// Modes and roles, as of the last seqno handled.
+    pub fn roles(&self) -> &Roles {
+        &self.roles
     }
 
     /// The certifier's gc seqno.

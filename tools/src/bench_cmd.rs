@@ -32,6 +32,7 @@ use tutti_bench::resp_target::RespTarget;
 use tutti_bench::suite::{self, RunResult};
 use tutti_bench::target::{BenchError, Target};
 use tutti_bench::workload::Workload;
+use tutti_engine::consistency::Consistency;
 use tutti_engine::member::AUTOCOMMIT_RETRIES_DEFAULT;
 use tutti_net::transport::runtime::IoBackend;
 use tutti_storage::log::SyncPolicy;
@@ -75,9 +76,16 @@ pub struct WorkloadArgs {
     /// The members' `io_backend`: auto, uring or epoll (with --connect: declared).
     #[arg(long)]
     pub io_backend: Option<String>,
-    /// Group mode: multi (single-primary mode is not built yet).
+    /// Group mode: multi (every member takes writes) or single (one elected primary
+    /// does; in-process clients all go to it; with --connect, list the primary first and
+    /// use --send-to first).
     #[arg(long, default_value = "multi")]
     pub mode: String,
+    /// Consistency level of every transaction: EVENTUAL, `BEFORE_ON_PRIMARY_FAILOVER` or
+    /// BEFORE (default: the members'; with --connect each session sends CLIENT
+    /// CONSISTENCY).
+    #[arg(long)]
+    pub consistency: Option<String>,
     /// write (blind SET), rmw (INCR), transfer (multi-key, conserved total) or mixed;
     /// sweep takes a comma-separated list.
     #[arg(long, default_value = "write")]
@@ -418,6 +426,7 @@ fn plan(args: &WorkloadArgs, workload: Workload) -> Result<Plan, String> {
         log_sync: log_sync_text,
         io_backend: io_backend_text,
         mode: args.mode.clone(),
+        consistency: args.consistency.clone(),
         isolation: "command".to_owned(),
         workload,
         distribution: args.distribution.clone(),
@@ -459,12 +468,20 @@ fn group_spec(args: &WorkloadArgs, log_sync: &str, io_backend: &str) -> Result<G
     let io_backend = io_backend
         .parse::<IoBackend>()
         .map_err(|_| format!("--io-backend {io_backend:?} is invalid: use auto, uring or epoll"))?;
+    let consistency = match &args.consistency {
+        Some(level) => level
+            .parse()
+            .map_err(|reason| format!("--consistency: {reason}"))?,
+        None => Consistency::default(),
+    };
     Ok(GroupSpec {
         members: args.members,
         log_sync,
         io_backend,
         chaining: true,
         autocommit_retries: args.autocommit_retries,
+        single_primary: args.mode == "single",
+        consistency,
     })
 }
 
@@ -493,7 +510,11 @@ fn execute(plan: &Plan, config: &RunConfig, label: String) -> Result<RunResult, 
     let send_to_all = config.send_to == "all";
     let target: Box<dyn Target> = match &plan.group {
         Some(spec) => Box::new(InProcessTarget::start(spec, send_to_all)?),
-        None => Box::new(RespTarget::new(plan.connect.clone(), send_to_all)?),
+        None => Box::new(RespTarget::new(
+            plan.connect.clone(),
+            send_to_all,
+            config.consistency.clone(),
+        )?),
     };
     let bar = progress_bar(plan.quiet, label);
     let mut previous = Live::default();

@@ -8,7 +8,8 @@
 //! every member shows every member ONLINE, and says so. On SIGINT or SIGTERM it stops
 //! every child: SIGTERM (each leaves the group), then SIGKILL after a bounded wait. A
 //! cluster directory used before is started again on the same data and group name.
-//! Only multi-primary mode exists for now; `--single-primary` is refused.
+//! The group is single-primary (as Group Replication's default) unless
+//! `--multi-primary` is given.
 
 use std::fs;
 use std::net::SocketAddr;
@@ -47,10 +48,10 @@ pub struct ClusterArgs {
     /// Directory for the members' data and logs (a new temporary one by default).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Multi-primary mode (every member accepts writes): the only mode built so far.
-    #[arg(long)]
+    /// Multi-primary mode: every member accepts writes.
+    #[arg(long, conflicts_with = "single_primary")]
     pub multi_primary: bool,
-    /// Single-primary mode (refused: not built yet).
+    /// Single-primary mode (the default): one elected primary accepts writes.
     #[arg(long)]
     pub single_primary: bool,
     /// `log_sync` of every member: `batch`, `interval:<ms>` or `none`.
@@ -91,10 +92,6 @@ pub struct ClusterFile {
 
 /// Runs `tutti cluster`; returns the exit code.
 pub fn run(args: &ClusterArgs) -> i32 {
-    if args.single_primary {
-        eprintln!("tutti cluster: single-primary mode is not built yet; use --multi-primary (the default)");
-        return 2;
-    }
     if args.members == 0 || args.members > MEMBERS_MAX {
         eprintln!("tutti cluster: --members must be between 1 and {MEMBERS_MAX}");
         return 2;
@@ -236,7 +233,8 @@ fn spawn_member(
         .arg("--log-sync")
         .arg(&args.log_sync)
         .arg("--io-backend")
-        .arg(&args.io_backend);
+        .arg(&args.io_backend)
+        .arg(format!("--single-primary-mode={}", !args.multi_primary));
     match seed {
         None => command.arg("--bootstrap"),
         Some(seed) => command.arg("--seeds").arg(seed.to_string()),

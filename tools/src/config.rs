@@ -22,7 +22,8 @@
 //! member_expel_timeout = "5s"
 //! unreachable_majority_timeout = "0"                   # 0 = wait forever
 //! member_weight = 50                                   # 0..=100
-//! single_primary_mode = false                          # true is refused until single-primary mode exists
+//! single_primary_mode = true                           # one elected primary takes writes (false: every member)
+//! consistency = "BEFORE_ON_PRIMARY_FAILOVER"           # EVENTUAL | BEFORE_ON_PRIMARY_FAILOVER | BEFORE
 //! autocommit_retries = 3                               # runs of a conflicted command after the first
 //! transaction_size_limit = 1024000                     # bytes of keys and values per transaction
 //! applier_workers = 2                                  # parallel appliers (key-sharded)
@@ -31,6 +32,8 @@
 //!
 //! `local_chaining = false` (default true) is for measurements only: a command then
 //! never reads this member's in-flight writes, so every local conflict aborts.
+//! `member_version = "1.2.3"` (default: the build's version) is for tests only: it changes
+//! the version this member announces, to exercise the version compatibility rules.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,10 +43,12 @@ use clap::Args;
 use serde::Deserialize;
 use tutti_engine::applier::constants::APPLIER_WORKERS_MAX;
 use tutti_engine::applier::ApplierOptions;
+use tutti_engine::consistency::Consistency;
 use tutti_engine::group::{parse_uuid, GroupOptions, MEMBER_WEIGHT_DEFAULT};
 use tutti_engine::member::{
     MemberOptions, AUTOCOMMIT_RETRIES_DEFAULT, TRANSACTION_SIZE_LIMIT_DEFAULT,
 };
+use tutti_engine::roles::Version;
 use tutti_net::transport::IoBackend;
 use tutti_storage::log::SyncPolicy;
 
@@ -142,9 +147,16 @@ pub struct RawConfig {
     /// Member weight, 0..=100.
     #[arg(long)]
     pub member_weight: Option<u8>,
-    /// Single-primary mode (refused: only multi-primary mode exists so far).
+    /// Single-primary mode (default true): one elected primary takes writes. The first
+    /// member of a group sets the mode; later ones follow it.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub single_primary_mode: Option<bool>,
+    /// Default consistency level: EVENTUAL, `BEFORE_ON_PRIMARY_FAILOVER` (default) or BEFORE.
+    #[arg(long)]
+    pub consistency: Option<String>,
+    /// For tests only: the version this member announces instead of the build's.
+    #[arg(long, hide = true)]
+    pub member_version: Option<String>,
     /// Runs of a conflicted command after the first, before `-CONFLICT`.
     #[arg(long)]
     pub autocommit_retries: Option<u32>,
@@ -197,6 +209,8 @@ impl RawConfig {
                 .or(self.unreachable_majority_timeout),
             member_weight: flags.member_weight.or(self.member_weight),
             single_primary_mode: flags.single_primary_mode.or(self.single_primary_mode),
+            consistency: flags.consistency.or(self.consistency),
+            member_version: flags.member_version.or(self.member_version),
             autocommit_retries: flags.autocommit_retries.or(self.autocommit_retries),
             transaction_size_limit: flags.transaction_size_limit.or(self.transaction_size_limit),
             applier_workers: flags.applier_workers.or(self.applier_workers),
@@ -208,6 +222,9 @@ impl RawConfig {
 
 /// The checked options of the transaction layer.
 struct MemberSettings {
+    single_primary_mode: bool,
+    consistency: Consistency,
+    version: Version,
     autocommit_retries: u32,
     transaction_size_limit: usize,
     applier_workers: usize,
@@ -216,13 +233,22 @@ struct MemberSettings {
 
 impl MemberSettings {
     fn from_raw(raw: &RawConfig) -> Result<MemberSettings, ConfigError> {
-        if raw.single_primary_mode == Some(true) {
-            return Err(ConfigError::Invalid {
-                option: "single_primary_mode",
-                value: "true".to_owned(),
-                allowed: "false: single-primary mode is not built yet; every member accepts writes (multi-primary)".to_owned(),
-            });
-        }
+        let consistency = match raw.consistency.as_deref() {
+            None => Consistency::default(),
+            Some(text) => text.parse().map_err(|allowed| ConfigError::Invalid {
+                option: "consistency",
+                value: text.to_owned(),
+                allowed,
+            })?,
+        };
+        let version = match raw.member_version.as_deref() {
+            None => Version::of_build(),
+            Some(text) => text.parse().map_err(|allowed| ConfigError::Invalid {
+                option: "member_version",
+                value: text.to_owned(),
+                allowed,
+            })?,
+        };
         let transaction_size_limit = raw
             .transaction_size_limit
             .unwrap_or(TRANSACTION_SIZE_LIMIT_DEFAULT);
@@ -246,6 +272,9 @@ impl MemberSettings {
             });
         }
         Ok(MemberSettings {
+            single_primary_mode: raw.single_primary_mode.unwrap_or(true),
+            consistency,
+            version,
             autocommit_retries: raw.autocommit_retries.unwrap_or(AUTOCOMMIT_RETRIES_DEFAULT),
             transaction_size_limit,
             applier_workers,
@@ -263,6 +292,12 @@ pub struct ServerConfig {
     pub client_address: SocketAddr,
     /// Where the HTTP metrics endpoint listens, if anywhere.
     pub metrics_address: Option<SocketAddr>,
+    /// Single-primary mode, if this member is the first of its group.
+    pub single_primary_mode: bool,
+    /// The default consistency level.
+    pub consistency: Consistency,
+    /// The version this member announces.
+    pub member_version: Version,
     /// Runs of a conflicted command after the first.
     pub autocommit_retries: u32,
     /// Largest transaction, in bytes of keys and values.
@@ -400,6 +435,9 @@ impl ServerConfig {
             group,
             client_address,
             metrics_address,
+            single_primary_mode: member.single_primary_mode,
+            consistency: member.consistency,
+            member_version: member.version,
             autocommit_retries: member.autocommit_retries,
             transaction_size_limit: member.transaction_size_limit,
             applier_workers: member.applier_workers,
@@ -415,6 +453,9 @@ impl ServerConfig {
         options.transaction_size_limit = self.transaction_size_limit;
         options.applier.workers = self.applier_workers;
         options.chaining = self.local_chaining;
+        options.single_primary_mode = self.single_primary_mode;
+        options.consistency = self.consistency;
+        options.version = self.member_version;
         options
     }
 
@@ -506,6 +547,12 @@ mod tests {
         assert_eq!(config.group.member_weight, 80);
         assert_eq!(config.group.log_sync, SyncPolicy::None);
         assert_eq!(config.client_address.to_string(), CLIENT_ADDRESS_DEFAULT);
+        assert!(
+            config.single_primary_mode,
+            "single-primary mode is the default, as in GR"
+        );
+        assert_eq!(config.consistency, Consistency::BeforeOnPrimaryFailover);
+        assert_eq!(config.member_version, Version::of_build());
     }
 
     #[test]
@@ -536,7 +583,11 @@ mod tests {
                 ..raw()
             },
             RawConfig {
-                single_primary_mode: Some(true),
+                consistency: Some("AFTER".to_owned()),
+                ..raw()
+            },
+            RawConfig {
+                member_version: Some("1.2".to_owned()),
                 ..raw()
             },
             RawConfig {
@@ -559,7 +610,8 @@ mod tests {
             "heartbeat_interval",
             "group_name",
             "peer_address",
-            "single_primary_mode",
+            "consistency",
+            "member_version",
             "transaction_size_limit",
             "applier_workers",
             "requirepass",

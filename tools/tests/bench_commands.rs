@@ -232,12 +232,10 @@ fn bench_run_measures_an_in_process_group_and_compare_reads_two_reports() {
 }
 
 #[test]
-fn bench_run_refuses_single_primary_and_netem_with_a_reason() {
+fn bench_run_refuses_bad_modes_unbuilt_levels_and_netem_with_a_reason() {
     for (flags, expected) in [
-        (
-            ["--mode", "single"],
-            "single-primary mode does not exist yet",
-        ),
+        (["--mode", "sideways"], "use single or multi"),
+        (["--consistency", "AFTER"], "AFTER is not available"),
         (["--netem", "10ms"], "not built yet"),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_tutti"))
@@ -249,4 +247,28 @@ fn bench_run_refuses_single_primary_and_netem_with_a_reason() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(expected), "{stderr}");
     }
+}
+
+#[test]
+fn bench_run_measures_a_single_primary_group_at_a_consistency_level() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let json = dir.path().join("single.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_tutti"))
+        .args(["bench", "run", "--members", "3", "--mode", "single"])
+        .args(["--consistency", "BEFORE", "--workload", "write", "--keys", "1000"])
+        .args(["--clients", "4", "--duration", "1s", "--warmup", "200ms"])
+        .args(["--log-sync", "none", "--quiet", "--no-baseline", "--json"])
+        .arg(&json)
+        .output()
+        .expect("tutti bench run runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json written"))
+            .expect("valid json");
+    assert_eq!(report["config"]["mode"].as_str(), Some("single"));
+    assert_eq!(report["config"]["consistency"].as_str(), Some("BEFORE"));
+    assert!(report["committed"].as_u64().expect("committed") > 20, "{report}");
+    assert_eq!(report["failed"].as_u64(), Some(0), "every client wrote to the primary: {report}");
 }

@@ -141,6 +141,19 @@ impl Certifier {
         }
     }
 
+    /// Aborts the transaction delivered at `seqno` without looking at its keys (its
+    /// origin may not write there), and remembers the abort for later local deps.
+    pub fn refuse(&mut self, seqno: Seqno, reason: AbortReason) -> Verdict {
+        assert!(
+            seqno > self.verdicts.top(),
+            "refuse seqno {seqno} after {}: requests come in seqno order",
+            self.verdicts.top()
+        );
+        self.verdicts.record(seqno, Remembered::Aborted);
+        self.stats.on_abort(abort_kind(reason));
+        Verdict::Abort(reason)
+    }
+
     /// Certifies a batch of delivered transactions in order, appending one verdict per
     /// request to `verdicts`. Same verdicts as calling [`Certifier::certify`] on each; it
     /// only starts loading the index slots of the transactions `PREFETCH_AHEAD_TXNS`
@@ -382,6 +395,7 @@ fn abort_kind(reason: AbortReason) -> AbortKind {
         | AbortReason::DependencyForgotten { .. } => AbortKind::Dependency,
         AbortReason::SnapshotTooOld { .. } => AbortKind::SnapshotTooOld,
         AbortReason::IndexFull { .. } | AbortReason::TooLarge => AbortKind::Capacity,
+        AbortReason::NotWritable => AbortKind::NotWritable,
     }
 }
 

@@ -18,6 +18,7 @@ pub struct CertifierStats {
     dependency_aborts: AtomicU64,
     snapshot_too_old_aborts: AtomicU64,
     index_full_aborts: AtomicU64,
+    not_writable_aborts: AtomicU64,
     rows_validating: AtomicU64,
     last_conflict_free_seqno: AtomicU64,
     gc_seqno: AtomicU64,
@@ -37,6 +38,8 @@ pub struct StatsSnapshot {
     pub snapshot_too_old_aborts: u64,
     /// Transactions aborted because an index shard was full, or their key sets too large.
     pub index_full_aborts: u64,
+    /// Transactions aborted because their origin was not writable at their seqno.
+    pub not_writable_aborts: u64,
     /// `COUNT_TRANSACTIONS_ROWS_VALIDATING`: entries the index holds. Like GR's count it
     /// includes dead entries until reclamation removes them; it equals the live entries
     /// once reclamation has caught up with the gc seqno.
@@ -54,6 +57,7 @@ pub(crate) enum AbortKind {
     Dependency,
     SnapshotTooOld,
     Capacity,
+    NotWritable,
 }
 
 impl CertifierStats {
@@ -65,6 +69,7 @@ impl CertifierStats {
             dependency_aborts: self.dependency_aborts.load(Ordering::Relaxed),
             snapshot_too_old_aborts: self.snapshot_too_old_aborts.load(Ordering::Relaxed),
             index_full_aborts: self.index_full_aborts.load(Ordering::Relaxed),
+            not_writable_aborts: self.not_writable_aborts.load(Ordering::Relaxed),
             rows_validating: self.rows_validating.load(Ordering::Relaxed),
             last_conflict_free_seqno: Seqno(self.last_conflict_free_seqno.load(Ordering::Relaxed)),
             gc_seqno: Seqno(self.gc_seqno.load(Ordering::Relaxed)),
@@ -92,6 +97,7 @@ impl CertifierStats {
             AbortKind::Dependency => &self.dependency_aborts,
             AbortKind::SnapshotTooOld => &self.snapshot_too_old_aborts,
             AbortKind::Capacity => &self.index_full_aborts,
+            AbortKind::NotWritable => &self.not_writable_aborts,
         });
     }
 

@@ -80,6 +80,10 @@ pub enum AbortReason {
     /// The request checks or writes more keys, or lists more dependencies, than the
     /// certifier's limits (`REQUEST_KEYS_MAX`, `LOCAL_DEPS_MAX`).
     TooLarge,
+    /// The origin was not writable at the transaction's seqno (a secondary in
+    /// single-primary mode, a deposed primary, a member newer than the group's lowest
+    /// version in multi-primary mode): decided by `engine::roles`, before any key.
+    NotWritable,
 }
 
 impl fmt::Display for AbortReason {
@@ -114,6 +118,12 @@ impl fmt::Display for AbortReason {
             }
             AbortReason::IndexFull { shard } => write!(f, "index shard {shard} is full"),
             AbortReason::TooLarge => write!(f, "too many keys or dependencies"),
+            AbortReason::NotWritable => {
+                write!(
+                    f,
+                    "its origin was not writable at its position in the order"
+                )
+            }
         }
     }
 }

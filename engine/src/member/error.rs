@@ -62,6 +62,27 @@ pub enum TxnError {
     /// The group refused the proposal (not ONLINE, queue full); it was not proposed.
     #[error("not proposed: {0}")]
     NotProposed(ProposeFailure),
+    /// This member may not write now (a secondary in single-primary mode, a member newer
+    /// than the group's lowest version, a group without a settled mode); it was not
+    /// proposed. `primary` is where writes go, when the group has a primary.
+    #[error("{reason}")]
+    ReadOnly {
+        /// Why, for a client.
+        reason: String,
+        /// The primary, in single-primary mode.
+        primary: Option<u128>,
+    },
+    /// A wait of the consistency level ended before what it waited for: the transaction
+    /// was not run.
+    #[error("consistency level {level}: no {what} within {wait:?}; the transaction was not run")]
+    ConsistencyWait {
+        /// The level.
+        level: crate::consistency::Consistency,
+        /// What it waited for.
+        what: &'static str,
+        /// How long.
+        wait: Duration,
+    },
     /// The member lost the group (or the wait ended) before it learned the verdict: the
     /// transaction may or may not commit.
     #[error("outcome unknown: {0}")]

@@ -27,11 +27,13 @@
 
 mod error;
 mod pending;
+mod roles;
 mod sink;
 mod stats;
 mod transaction;
 
 pub use error::{MemberError, TxnError};
+pub use roles::RoleOpError;
 pub use stats::MemberStats;
 pub use transaction::Transaction;
 
@@ -39,18 +41,20 @@ use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use tutti_net::gcs::MemberId;
 use tutti_storage::store::{OpenSnapshots, ReclaimCursor, Store};
 use tutti_storage::Seqno;
 
 use crate::applier::{ApplierOptions, Appliers, Watermark};
 use crate::certifier::{CertifierStats, IndexConfig, IndexReader, Isolation, KeyHash};
+use crate::consistency::Consistency;
 use crate::group::{self, GroupHandle, GroupOptions};
 use crate::local::{CommandTxn, LocalTxns};
 use crate::replica::Replica;
+use crate::roles::Version;
 use crate::txn::{encode_message, EngineMessage, TxnMessage};
 use pending::{Proposed, VerdictSlots};
 use sink::EngineSink;
@@ -93,6 +97,14 @@ pub struct MemberOptions {
     /// Command-style transactions chain to local in-flight writers. Switching it off is
     /// for measuring what chaining is worth only: every local conflict then aborts.
     pub chaining: bool,
+    /// The mode this member asks for when it is the first of a group (later members
+    /// follow the group's mode).
+    pub single_primary_mode: bool,
+    /// The version this member announces. The build's own; tests override it to
+    /// exercise the compatibility rules.
+    pub version: Version,
+    /// The default consistency level.
+    pub consistency: Consistency,
 }
 
 impl MemberOptions {
@@ -108,6 +120,9 @@ impl MemberOptions {
             commit_wait: COMMIT_WAIT_DEFAULT,
             low_watermark_interval: LOW_WATERMARK_INTERVAL_DEFAULT,
             chaining: true,
+            single_primary_mode: true,
+            version: Version::of_build(),
+            consistency: Consistency::default(),
         }
     }
 }
@@ -145,6 +160,10 @@ pub(crate) struct Inner {
     pub(crate) metrics: crate::metrics::MemberHistograms,
     /// `autocommit_retries`, settable while the member runs (`CONFIG SET`).
     pub(crate) autocommit_retries: AtomicU32,
+    /// The group's roles as the last delivered entry left them.
+    pub(crate) roles: roles::SharedRoles,
+    /// The default consistency level, settable while the member runs.
+    pub(crate) consistency: RwLock<Consistency>,
 }
 
 /// One member of a group, embedded in this process.
@@ -185,6 +204,8 @@ impl Member {
             stopping: AtomicBool::new(false),
             metrics: crate::metrics::MemberHistograms::default(),
             autocommit_retries: AtomicU32::new(options.autocommit_retries),
+            roles: roles::SharedRoles::default(),
+            consistency: RwLock::new(options.consistency),
             options,
         });
         let sink = EngineSink::new(replica, Arc::clone(&inner));
@@ -232,7 +253,9 @@ impl Member {
         &self.inner.watermark
     }
 
-    /// Starts an interactive transaction at snapshot = watermark, with `isolation`.
+    /// Starts an interactive transaction at snapshot = watermark, with `isolation`. On a
+    /// member that has just started it first waits (bounded) until it knows the group's
+    /// roles.
     pub fn begin(&self, isolation: Isolation) -> Transaction {
         Transaction::begin(Arc::clone(&self.inner), isolation)
     }
@@ -251,9 +274,21 @@ impl Member {
     /// `WATCH`ed key that conflicts must reach the client instead of being run again.
     pub async fn execute_retrying<R>(
         &self,
+        body: impl FnMut(&mut CommandTxn<'_>) -> R,
+        retry: impl Fn(&TxnError) -> bool,
+    ) -> Result<Executed<R>, TxnError> {
+        self.execute_at(self.consistency(), body, retry).await
+    }
+
+    /// [`Member::execute_retrying`] at consistency level `level`: its waits come before
+    /// the first run.
+    pub async fn execute_at<R>(
+        &self,
+        level: Consistency,
         mut body: impl FnMut(&mut CommandTxn<'_>) -> R,
         retry: impl Fn(&TxnError) -> bool,
     ) -> Result<Executed<R>, TxnError> {
+        self.inner.wait_before(level).await?;
         let mut retries = 0;
         loop {
             let (result, proposed) = self.inner.run_command(&mut body)?;
@@ -272,6 +307,7 @@ impl Member {
         &self,
         mut body: impl FnMut(&mut CommandTxn<'_>) -> R,
     ) -> Result<Executed<R>, TxnError> {
+        self.inner.wait_before_blocking(self.consistency())?;
         let mut retries = 0;
         loop {
             let (result, proposed) = self.inner.run_command(&mut body)?;
@@ -388,6 +424,10 @@ impl Inner {
         hold: Option<tutti_storage::store::SnapshotHold>,
     ) -> Result<Proposed, TxnError> {
         let number = txn.id.number;
+        if let Err(refused) = self.admit_write() {
+            local.withdraw(number);
+            return Err(refused);
+        }
         let bytes = txn.writes_bytes();
         if bytes > self.options.transaction_size_limit {
             local.withdraw(number);
@@ -433,9 +473,23 @@ impl Inner {
         let mut checked_at_report = 0;
         let tick = Duration::from_millis(20).min(self.options.low_watermark_interval);
         let mut since_report = Duration::ZERO;
+        let mut announced = None;
+        let mut refused_version = false;
         while !self.stopping.load(Ordering::Acquire) {
-            std::thread::sleep(tick);
-            since_report += tick;
+            let slept = Instant::now();
+            self.roles.wait_change(tick);
+            since_report += slept.elapsed();
+            self.announce_if_needed(&mut announced);
+            if !refused_version && self.version_refused() {
+                refused_version = true;
+                tracing::error!(
+                    version = %self.options.version,
+                    lowest = ?self.roles.get().lowest_version().map(|v| v.to_string()),
+                    "this member's version is below the group's lowest: it may not take part \
+                     and leaves the group (upgrade it, or start the group from the older members)"
+                );
+                self.group().leave(Duration::from_secs(5));
+            }
             let watermark = self.watermark.get();
             let horizon = self.snapshots.horizon(watermark);
             self.store

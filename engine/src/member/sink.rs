@@ -12,8 +12,10 @@ use tutti_storage::Seqno;
 use super::pending::Decided;
 use super::Inner;
 use crate::applier::ApplyJob;
+use crate::group::format_uuid;
 use crate::group::DeliverySink;
 use crate::replica::{Control, Outcome, Replica};
+use crate::roles::RoleEvent;
 
 /// Deliveries between two steps of the certifier index's physical reclaim.
 const RECLAIM_EVERY_DELIVERIES: u64 = 256;
@@ -83,12 +85,47 @@ impl DeliverySink for EngineSink {
                 tracing::warn!(%seqno, %error, "a delivered payload is not an engine message; skipped");
                 None
             }
+            Outcome::Control(Control::Reconfigure(events) | Control::Role(events)) => {
+                for event in &events {
+                    log_role_event(seqno, event);
+                }
+                self.inner
+                    .roles
+                    .publish(seqno, self.replica.roles(), events);
+                None
+            }
             Outcome::Control(_) => None,
         };
         self.inner.appliers.submit(seqno, job);
         self.deliveries += 1;
         if self.deliveries % RECLAIM_EVERY_DELIVERIES == 0 {
             self.replica.reclaim_step();
+        }
+    }
+}
+
+fn log_role_event(seqno: Seqno, event: &RoleEvent) {
+    match event {
+        RoleEvent::Mode(mode) => tracing::info!(%seqno, %mode, "group mode set"),
+        RoleEvent::Primary { member, why } => {
+            tracing::info!(%seqno, primary = %format_uuid(member.0), ?why, "new primary");
+        }
+        RoleEvent::NoPrimary => {
+            tracing::warn!(%seqno, "single-primary mode and no member can be primary");
+        }
+        RoleEvent::Incompatible {
+            member,
+            version,
+            lowest,
+        } => tracing::warn!(
+            %seqno,
+            member = %format_uuid(member.0),
+            %version,
+            %lowest,
+            "a member's version is below the group's lowest: refused"
+        ),
+        RoleEvent::Refused { op, reason } => {
+            tracing::warn!(%seqno, ?op, %reason, "role operation refused");
         }
     }
 }

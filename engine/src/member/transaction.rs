@@ -32,6 +32,7 @@ pub struct Transaction {
 
 impl Transaction {
     pub(crate) fn begin(inner: Arc<Inner>, isolation: Isolation) -> Transaction {
+        inner.settle_roles_blocking();
         let snapshot = inner.watermark.get();
         let hold = inner.snapshots.open(snapshot).ok();
         Transaction {

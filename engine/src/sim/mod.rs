@@ -89,6 +89,8 @@ pub struct SimStats {
     pub certification_aborts: u64,
     /// Bank workload: of which aborted by a conflict with another member's write.
     pub conflict_aborts: u64,
+    /// Bank: of the aborts, those whose origin was not writable at their seqno.
+    pub not_writable_aborts: u64,
     /// Bank workload: of which aborted because a local dependency aborted (or was never
     /// certified).
     pub dependency_aborts: u64,

@@ -125,6 +125,10 @@ pub struct BankOptions {
     /// Whether command-style transactions read their member's in-flight writes and
     /// chain to them (off: every local conflict aborts).
     pub chaining: bool,
+    /// The mode members announce (the first announcement sets the group's). In
+    /// single-primary mode every member's clients still propose, so certification must
+    /// refuse the secondaries' transactions.
+    pub single_primary: bool,
 }
 
 impl Default for BankOptions {
@@ -139,6 +143,7 @@ impl Default for BankOptions {
             apply_lag_max: Duration::from_millis(3),
             low_watermark_interval: Duration::from_millis(150),
             chaining: true,
+            single_primary: false,
         }
     }
 }

@@ -90,6 +90,8 @@ pub(super) struct TxnNode {
     pub(super) clients: Vec<ClientState>,
     /// Which client waits for each proposed local transaction, by number.
     pub(super) waiting: BTreeMap<u64, usize>,
+    /// The configuration (its seqno) this life last announced its facts in.
+    pub(super) announced_in: Option<Seqno>,
 }
 
 impl TxnNode {
@@ -109,6 +111,7 @@ impl TxnNode {
             unapplied: BTreeMap::new(),
             clients: vec![ClientState::Idle; options.clients_per_member],
             waiting: BTreeMap::new(),
+            announced_in: None,
         }
     }
 

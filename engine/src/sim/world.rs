@@ -638,6 +638,14 @@ impl Simulation {
         self.nodes[node].disk.pending_entries()
     }
 
+    /// Bank workload: `node`'s clients with a transaction in flight (0 while crashed).
+    pub fn busy_clients(&self, node: usize) -> usize {
+        self.nodes[node]
+            .txn
+            .as_ref()
+            .map_or(0, super::txn_node::TxnNode::busy_clients)
+    }
+
     /// The view `node` is in (`None` while crashed).
     pub fn view(&self, node: usize) -> Option<u64> {
         self.nodes[node].gcs.as_ref().map(|gcs| gcs.view().0)

@@ -9,7 +9,8 @@
 //! header (4 bytes)
 //!   0  magic    u16  0x7478 ("xt" on disk)
 //!   2  version  u8   1
-//!   3  kind     u8   1 = Txn, 2 = LowWatermark, 3 = Opaque (numbers are never reused)
+//!   3  kind     u8   1 = Txn, 2 = LowWatermark, 3 = Opaque, 4 = Role, 5 = SyncPoint
+//!                    (numbers are never reused)
 //! Txn
 //!   4  origin        u128
 //!  20  incarnation   u64
@@ -28,6 +29,16 @@
 //!  20  seqno   u64
 //! Opaque
 //!   4  bytes to the end of the payload (not looked at by the engine)
+//! Role
+//!   4  op      u8   1 = Announce, 2 = SetPrimary, 3 = SwitchToSingle, 4 = SwitchToMulti
+//!   Announce:       member u128, incarnation u64, config_seqno u64,
+//!                   major u16, minor u16, patch u16,
+//!                   weight u8 (<= 100), single_primary u8 (0 or 1)
+//!   SetPrimary:     member u128
+//!   SwitchToSingle: named u8 (0 or 1), then member u128 when named = 1
+//!   SwitchToMulti:  nothing
+//! SyncPoint
+//!   nothing after the header (a position in the order that BEFORE waits for)
 //! ```
 //!
 //! Decoding never panics on any input: every count and length is checked against the
@@ -41,6 +52,8 @@ use tutti_storage::Seqno;
 use super::{TxnId, TxnMessage, Write};
 use crate::certifier::constants::{LOCAL_DEPS_MAX, REQUEST_KEYS_MAX};
 use crate::certifier::{CheckedKey, Isolation, KeyHash};
+use crate::group::constants::MEMBER_WEIGHT_MAX;
+use crate::roles::{Facts, RoleOp, Version};
 
 /// First two bytes of every engine message.
 pub const MESSAGE_MAGIC: u16 = 0x7478;
@@ -56,6 +69,12 @@ const HEADER_BYTES: usize = 4;
 const KIND_TXN: u8 = 1;
 const KIND_LOW_WATERMARK: u8 = 2;
 const KIND_OPAQUE: u8 = 3;
+const KIND_ROLE: u8 = 4;
+const KIND_SYNC_POINT: u8 = 5;
+const ROLE_ANNOUNCE: u8 = 1;
+const ROLE_SET_PRIMARY: u8 = 2;
+const ROLE_SWITCH_TO_SINGLE: u8 = 3;
+const ROLE_SWITCH_TO_MULTI: u8 = 4;
 
 /// What a proposal payload carries for the engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,6 +92,11 @@ pub enum EngineMessage {
     /// Bytes ordered for someone else (`GROUP PROPOSE`, the load tool): delivered and
     /// counted, never certified or applied.
     Opaque(Vec<u8>),
+    /// An ordered change of modes and roles (`engine::roles`).
+    Role(RoleOp),
+    /// A position in the order and nothing else: consistency level BEFORE waits until
+    /// everything up to it is applied.
+    SyncPoint,
 }
 
 /// Why a payload is not an engine message.
@@ -135,6 +159,8 @@ pub fn encode_message(message: &EngineMessage, out: &mut Vec<u8>) {
         EngineMessage::Txn(_) => KIND_TXN,
         EngineMessage::LowWatermark { .. } => KIND_LOW_WATERMARK,
         EngineMessage::Opaque(_) => KIND_OPAQUE,
+        EngineMessage::Role(_) => KIND_ROLE,
+        EngineMessage::SyncPoint => KIND_SYNC_POINT,
     };
     out.extend_from_slice(&MESSAGE_MAGIC.to_le_bytes());
     out.push(MESSAGE_VERSION);
@@ -146,7 +172,89 @@ pub fn encode_message(message: &EngineMessage, out: &mut Vec<u8>) {
             out.extend_from_slice(&seqno.0.to_le_bytes());
         }
         EngineMessage::Opaque(bytes) => out.extend_from_slice(bytes),
+        EngineMessage::Role(op) => encode_role(*op, out),
+        EngineMessage::SyncPoint => {}
     }
+}
+
+fn encode_role(op: RoleOp, out: &mut Vec<u8>) {
+    match op {
+        RoleOp::Announce {
+            member,
+            incarnation,
+            config_seqno,
+            facts,
+            single_primary,
+        } => {
+            out.push(ROLE_ANNOUNCE);
+            out.extend_from_slice(&member.0.to_le_bytes());
+            out.extend_from_slice(&incarnation.to_le_bytes());
+            out.extend_from_slice(&config_seqno.0.to_le_bytes());
+            for part in [
+                facts.version.major,
+                facts.version.minor,
+                facts.version.patch,
+            ] {
+                out.extend_from_slice(&part.to_le_bytes());
+            }
+            out.push(facts.weight);
+            out.push(u8::from(single_primary));
+        }
+        RoleOp::SetPrimary(member) => {
+            out.push(ROLE_SET_PRIMARY);
+            out.extend_from_slice(&member.0.to_le_bytes());
+        }
+        RoleOp::SwitchToSingle(member) => {
+            out.push(ROLE_SWITCH_TO_SINGLE);
+            out.push(u8::from(member.is_some()));
+            if let Some(member) = member {
+                out.extend_from_slice(&member.0.to_le_bytes());
+            }
+        }
+        RoleOp::SwitchToMulti => out.push(ROLE_SWITCH_TO_MULTI),
+    }
+}
+
+fn decode_role(reader: &mut Reader<'_>) -> Result<RoleOp, MessageError> {
+    let member = |reader: &mut Reader<'_>| reader.u128("member").map(MemberId);
+    Ok(match reader.u8("role op")? {
+        ROLE_ANNOUNCE => RoleOp::Announce {
+            member: member(reader)?,
+            incarnation: reader.u64("incarnation")?,
+            config_seqno: Seqno(reader.u64("config_seqno")?),
+            facts: Facts {
+                version: Version {
+                    major: reader.u16("major")?,
+                    minor: reader.u16("minor")?,
+                    patch: reader.u16("patch")?,
+                },
+                weight: match reader.u8("weight")? {
+                    weight @ 0..=MEMBER_WEIGHT_MAX => weight,
+                    found => {
+                        return Err(MessageError::OverLimit {
+                            field: "weight",
+                            found: usize::from(found),
+                            max: usize::from(MEMBER_WEIGHT_MAX),
+                        })
+                    }
+                },
+            },
+            single_primary: reader.flag("single_primary")?,
+        },
+        ROLE_SET_PRIMARY => RoleOp::SetPrimary(member(reader)?),
+        ROLE_SWITCH_TO_SINGLE => RoleOp::SwitchToSingle(if reader.flag("named")? {
+            Some(member(reader)?)
+        } else {
+            None
+        }),
+        ROLE_SWITCH_TO_MULTI => RoleOp::SwitchToMulti,
+        found => {
+            return Err(MessageError::BadKind {
+                field: "role op",
+                found,
+            })
+        }
+    })
 }
 
 fn encode_txn(txn: &TxnMessage, out: &mut Vec<u8>) {
@@ -222,6 +330,8 @@ pub fn decode_message(payload: &[u8]) -> Result<EngineMessage, MessageError> {
         KIND_OPAQUE => {
             EngineMessage::Opaque(reader.take("opaque bytes", reader.bytes.len())?.to_vec())
         }
+        KIND_ROLE => EngineMessage::Role(decode_role(&mut reader)?),
+        KIND_SYNC_POINT => EngineMessage::SyncPoint,
         found => {
             return Err(MessageError::BadKind {
                 field: "kind",
@@ -345,6 +455,14 @@ impl<'a> Reader<'a> {
         Ok(self.array::<1>(field)?[0])
     }
 
+    fn flag(&mut self, field: &'static str) -> Result<bool, MessageError> {
+        match self.u8(field)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            found => Err(MessageError::BadKind { field, found }),
+        }
+    }
+
     fn u16(&mut self, field: &'static str) -> Result<u16, MessageError> {
         self.array(field).map(u16::from_le_bytes)
     }
@@ -428,10 +546,41 @@ mod tests {
                 seqno: Seqno(99),
             },
             EngineMessage::Opaque(b"hello".to_vec()),
+            EngineMessage::Role(RoleOp::Announce {
+                member: MemberId(u128::MAX - 3),
+                incarnation: 5,
+                config_seqno: Seqno(77),
+                facts: Facts {
+                    version: Version {
+                        major: 1,
+                        minor: 65535,
+                        patch: 7,
+                    },
+                    weight: 100,
+                },
+                single_primary: true,
+            }),
+            EngineMessage::Role(RoleOp::SetPrimary(MemberId(9))),
+            EngineMessage::Role(RoleOp::SwitchToSingle(Some(MemberId(10)))),
+            EngineMessage::Role(RoleOp::SwitchToSingle(None)),
+            EngineMessage::Role(RoleOp::SwitchToMulti),
+            EngineMessage::SyncPoint,
         ] {
             let mut bytes = Vec::new();
             encode_message(&message, &mut bytes);
-            assert_eq!(decode_message(&bytes), Ok(message));
+            assert_eq!(decode_message(&bytes), Ok(message.clone()));
+            // Every cut is an error, but of an opaque payload (any bytes are its body).
+            let whole = if matches!(message, EngineMessage::Opaque(_)) {
+                HEADER_BYTES
+            } else {
+                bytes.len()
+            };
+            for end in 0..whole {
+                assert!(
+                    decode_message(&bytes[..end]).is_err(),
+                    "{message:?} cut at {end}"
+                );
+            }
         }
     }
 
@@ -471,6 +620,51 @@ mod tests {
             Err(MessageError::BadKind {
                 field: "kind",
                 found: 200
+            })
+        );
+    }
+
+    #[test]
+    fn bad_role_fields_are_named() {
+        let mut bytes = Vec::new();
+        encode_message(
+            &EngineMessage::Role(RoleOp::Announce {
+                member: MemberId(1),
+                incarnation: 1,
+                config_seqno: Seqno(2),
+                facts: Facts {
+                    version: Version::of_build(),
+                    weight: 50,
+                },
+                single_primary: false,
+            }),
+            &mut bytes,
+        );
+        let weight_at = 4 + 1 + 16 + 8 + 8 + 6;
+        bytes[weight_at] = 101;
+        assert_eq!(
+            decode_message(&bytes),
+            Err(MessageError::OverLimit {
+                field: "weight",
+                found: 101,
+                max: 100
+            })
+        );
+        bytes[weight_at] = 50;
+        bytes[weight_at + 1] = 2;
+        assert_eq!(
+            decode_message(&bytes),
+            Err(MessageError::BadKind {
+                field: "single_primary",
+                found: 2
+            })
+        );
+        bytes[4] = 77;
+        assert_eq!(
+            decode_message(&bytes),
+            Err(MessageError::BadKind {
+                field: "role op",
+                found: 77
             })
         );
     }

@@ -81,7 +81,7 @@ impl Snapshot {
         let group = member.group();
         Snapshot {
             member_id: tutti_engine::group::format_uuid(group.member_id()),
-            members: group.members(),
+            members: member.members(),
             connections: group.connections(),
             group: group.stats(),
             stats: member.stats(),

@@ -1,21 +1,24 @@
 //! The GROUP admin and diagnostic commands: members, connections, stats, member stats,
-//! the group's status as one JSON document, leaving the group, raw proposals and
-//! digests. One implementation of each table serves every face.
+//! the group's status as one JSON document, leaving the group, the ordered role
+//! operations (SET-PRIMARY, SWITCH-MODE), raw proposals and digests. One implementation of each table serves every face.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tutti_engine::group::{ConnectionRow, GroupHandle, MemberRole, MemberRow};
+use tutti_engine::group::{format_uuid, parse_uuid, ConnectionRow, MemberRole, MemberRow};
 use tutti_engine::member::Member;
+use tutti_engine::roles::RoleOp;
 use tutti_engine::txn::{encode_message, EngineMessage};
-use tutti_net::gcs::MemberState;
+use tutti_net::gcs::{MemberId, MemberState};
 
 use super::frame::Frame;
 use super::Reply;
 
 /// Longest `GROUP LEAVE` waits for this member's removal to be committed.
 pub(crate) const LEAVE_WAIT: Duration = Duration::from_secs(10);
+/// Longest `GROUP SET-PRIMARY` and `GROUP SWITCH-MODE` wait to be ordered and applied here.
+const ROLE_OP_WAIT: Duration = Duration::from_secs(30);
 
 fn table(columns: &[&'static str], rows: impl Iterator<Item = Vec<String>>) -> Frame {
     Frame::Array(
@@ -36,9 +39,17 @@ pub(super) fn group_command(args: &[Bytes], member: &Arc<Member>) -> Reply {
     let group = member.group();
     let sub = String::from_utf8_lossy(&args[1]).to_ascii_uppercase();
     let frame = match (sub.as_str(), args.len()) {
-        ("MEMBERS", 2) => table(&MemberRow::COLUMNS, group.members().iter().map(|row| row.values().to_vec())),
+        ("MEMBERS", 2) => table(&MemberRow::COLUMNS, member.members().iter().map(|row| row.values().to_vec())),
+        ("SET-PRIMARY", 3) => return match member_arg(&args[2]) {
+            Ok(id) => role_op(member, RoleOp::SetPrimary(id)),
+            Err(refusal) => Reply::Now(refusal),
+        },
+        ("SWITCH-MODE", 3 | 4) => return match switch_mode(args) {
+            Ok(op) => role_op(member, op),
+            Err(refusal) => Reply::Now(refusal),
+        },
         ("CONNECTIONS", 2) => table(&ConnectionRow::COLUMNS, group.connections().iter().map(|row| row.values().to_vec())),
-        ("STATS", 2) => stats(group),
+        ("STATS", 2) => stats(member),
         ("STATUS", 2) => Frame::bulk(status_json(member).to_string()),
         ("LEAVE", 2) => return leave(Arc::clone(member)),
         ("MEMBER-STATS", 2) => {
@@ -90,8 +101,13 @@ fn digest_reply(seqno: u64, digest: u64) -> Frame {
     ])
 }
 
-fn stats(group: &GroupHandle) -> Frame {
-    let stats = group.stats();
+fn stats(member: &Member) -> Frame {
+    let stats = member.group().stats();
+    let primary = member
+        .roles()
+        .primary()
+        .map(|primary| format_uuid(primary.0))
+        .unwrap_or_default();
     let pairs = [
         ("member_id", stats.member_id),
         ("incarnation", stats.incarnation.to_string()),
@@ -112,6 +128,8 @@ fn stats(group: &GroupHandle) -> Frame {
         ("proposals_pending", stats.proposals_pending.to_string()),
         ("log_appends", stats.log_appends.to_string()),
         ("frames_undecodable", stats.frames_undecodable.to_string()),
+        ("mode", member.mode_name().to_owned()),
+        ("primary", primary),
     ];
     Frame::Array(
         pairs
@@ -121,36 +139,83 @@ fn stats(group: &GroupHandle) -> Frame {
     )
 }
 
-/// `GROUP LEAVE`: asks the group to remove this member and waits (on a thread of its
-/// own, bounded by [`LEAVE_WAIT`]) until the removal is committed.
-fn leave(member: Arc<Member>) -> Reply {
+/// A reply computed by `work` on a thread of its own (it blocks on the group), so the
+/// session thread goes on serving other connections meanwhile.
+fn on_thread(name: &str, work: impl FnOnce() -> Frame + Send + 'static) -> Reply {
+    let name = name.to_owned();
     Reply::Later(Box::pin(async move {
         let (reply, answer) = flume::bounded(1);
-        let group = Arc::clone(member.group());
         let started = std::thread::Builder::new()
-            .name("tutti-leave".to_owned())
+            .name(format!("tutti-{name}"))
             .spawn(move || {
-                let _ = reply.send(group.leave(LEAVE_WAIT));
+                let _ = reply.send(work());
             });
         if let Err(failure) = started {
-            return Frame::error(format!("ERR cannot start leaving: {failure}"));
+            return Frame::error(format!("ERR cannot start {name}: {failure}"));
         }
-        match answer.recv_async().await {
-            Ok(MemberState::Offline) => Frame::ok(),
-            Ok(state) => Frame::error(format!(
-                "ERR not removed within {LEAVE_WAIT:?}: this member is {} (the last member of a group cannot leave it; a member without a majority cannot either)",
-                tutti_engine::group::state_name(state)
-            )),
-            Err(_) => Frame::error("ERR leaving ended without an answer"),
-        }
+        answer
+            .recv_async()
+            .await
+            .unwrap_or_else(|_| Frame::error(format!("ERR {name} ended without an answer")))
     }))
+}
+
+/// `GROUP LEAVE`: asks the group to remove this member and waits (bounded by
+/// [`LEAVE_WAIT`]) until the removal is committed.
+fn leave(member: Arc<Member>) -> Reply {
+    on_thread("leave", move || {
+        match member.group().leave(LEAVE_WAIT) {
+        MemberState::Offline => Frame::ok(),
+        state => Frame::error(format!(
+            "ERR not removed within {LEAVE_WAIT:?}: this member is {} (the last member of a group cannot leave it; a member without a majority cannot either)",
+            tutti_engine::group::state_name(state)
+        )),
+    }
+    })
+}
+
+/// `GROUP SET-PRIMARY` and `GROUP SWITCH-MODE`: ordered, then `+OK` once applied here, or
+/// the reason every member refused it.
+fn role_op(member: &Arc<Member>, op: RoleOp) -> Reply {
+    let member = Arc::clone(member);
+    on_thread("role-op", move || match member.role_op(op, ROLE_OP_WAIT) {
+        Ok(_) => Frame::ok(),
+        Err(failure) => Frame::error(format!("ERR {failure}")),
+    })
+}
+
+/// A member UUID argument.
+fn member_arg(arg: &[u8]) -> Result<MemberId, Frame> {
+    std::str::from_utf8(arg)
+        .ok()
+        .and_then(parse_uuid)
+        .map(MemberId)
+        .ok_or_else(|| {
+            Frame::error(format!(
+                "ERR '{}' is not a member UUID (GROUP MEMBERS lists them)",
+                String::from_utf8_lossy(&arg[..arg.len().min(64)])
+            ))
+        })
+}
+
+/// `SWITCH-MODE SINGLE [uuid]` or `SWITCH-MODE MULTI`.
+fn switch_mode(args: &[Bytes]) -> Result<RoleOp, Frame> {
+    let mode = String::from_utf8_lossy(&args[2]).to_ascii_uppercase();
+    match (mode.as_str(), args.get(3)) {
+        ("SINGLE", None) => Ok(RoleOp::SwitchToSingle(None)),
+        ("SINGLE", Some(uuid)) => member_arg(uuid).map(|id| RoleOp::SwitchToSingle(Some(id))),
+        ("MULTI", None) => Ok(RoleOp::SwitchToMulti),
+        _ => Err(Frame::error(
+            "ERR GROUP SWITCH-MODE takes SINGLE [uuid] or MULTI",
+        )),
+    }
 }
 
 /// The group's status as MySQL Shell's `cluster.status()` shows it: one document with
 /// the group, its mode, every member, and whether it tolerates failures.
 pub(crate) fn status_json(member: &Member) -> serde_json::Value {
     let group = member.group();
-    let rows = group.members();
+    let rows = member.members();
     let stats = group.stats();
     let online = rows
         .iter()
@@ -183,7 +248,7 @@ pub(crate) fn status_json(member: &Member) -> serde_json::Value {
         .collect();
     serde_json::json!({
         "groupName": rows.first().map(|row| row.group_name.clone()).unwrap_or_default(),
-        "topologyMode": "multi-primary",
+        "topologyMode": member.mode_name(),
         "status": status_code,
         "statusText": status_text,
         "membersOnline": online,

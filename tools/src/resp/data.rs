@@ -41,6 +41,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tutti_engine::certifier::{AbortReason, KeyHash};
+use tutti_engine::consistency::Consistency;
+use tutti_engine::group::format_uuid;
 use tutti_engine::local::CommandTxn;
 use tutti_engine::member::{Member, TxnError};
 use tutti_engine::txn::{KEY_BYTES_MAX, VALUE_BYTES_MAX};
@@ -82,6 +84,8 @@ pub(super) struct Connection {
     queue_failed: bool,
     /// The keys watched; changed only by replies that run in command order.
     watched: Watched,
+    /// `CLIENT CONSISTENCY`: this connection's level, when it set one.
+    consistency: Option<Consistency>,
 }
 
 impl Connection {
@@ -91,6 +95,7 @@ impl Connection {
             queued: None,
             queue_failed: false,
             watched: Rc::default(),
+            consistency: None,
         }
     }
 
@@ -106,6 +111,13 @@ impl Connection {
             "DISCARD" => Some(self.discard(args)),
             "WATCH" => Some(self.watch(args)),
             "UNWATCH" => Some(self.unwatch(args)),
+            "CLIENT"
+                if args
+                    .get(1)
+                    .is_some_and(|sub| sub.eq_ignore_ascii_case(b"CONSISTENCY")) =>
+            {
+                Some(Reply::Now(self.client_consistency(args)))
+            }
             _ => {
                 let parsed = parse(name, args)?;
                 Some(match (parsed, self.queued.as_mut()) {
@@ -127,7 +139,7 @@ impl Connection {
                     (Ok(command), None) => later(
                         Arc::clone(&self.member),
                         vec![command],
-                        Rc::clone(&self.watched),
+                        (Rc::clone(&self.watched), self.level()),
                         false,
                     ),
                 })
@@ -162,9 +174,30 @@ impl Connection {
         later(
             Arc::clone(&self.member),
             queued,
-            Rc::clone(&self.watched),
+            (Rc::clone(&self.watched), self.level()),
             true,
         )
+    }
+
+    /// This connection's consistency level: its own, or the member's default.
+    fn level(&self) -> Consistency {
+        self.consistency
+            .unwrap_or_else(|| self.member.consistency())
+    }
+
+    /// `CLIENT CONSISTENCY [level]`: sets this connection's level, or names it.
+    fn client_consistency(&mut self, args: &[Bytes]) -> Frame {
+        match args {
+            [_, _] => Frame::bulk(self.level().to_string()),
+            [_, _, level] => match String::from_utf8_lossy(level).parse() {
+                Ok(level) => {
+                    self.consistency = Some(level);
+                    Frame::ok()
+                }
+                Err(reason) => Frame::error(format!("ERR {reason}")),
+            },
+            _ => wrong_arity("client|consistency"),
+        }
     }
 
     fn discard(&mut self, args: &[Bytes]) -> Reply {
@@ -234,7 +267,12 @@ impl Connection {
 /// watched key changed, and clears the watched keys. Outside MULTI, a command reads a
 /// watched key as committed (never from a local in-flight write that may still abort):
 /// the client may write what it read back in its EXEC.
-fn later(member: Arc<Member>, commands: Vec<Command>, watched: Watched, exec: bool) -> Reply {
+fn later(
+    member: Arc<Member>,
+    commands: Vec<Command>,
+    (watched, level): (Watched, Consistency),
+    exec: bool,
+) -> Reply {
     Reply::Later(Box::pin(async move {
         if let [Command::DbSize] = commands.as_slice() {
             return Frame::count(member.store().len_at(member.watermark()));
@@ -251,7 +289,8 @@ fn later(member: Arc<Member>, commands: Vec<Command>, watched: Watched, exec: bo
         };
         let hashes: Vec<KeyHash> = checked.iter().map(|(key, _)| KeyHash::of(key)).collect();
         let executed = member
-            .execute_retrying(
+            .execute_at(
+                level,
                 |txn| {
                     for (key, observed_at) in &checked {
                         if txn.has_in_flight_writer(key) || member.written_after(key, *observed_at)
@@ -277,7 +316,7 @@ fn later(member: Arc<Member>, commands: Vec<Command>, watched: Watched, exec: bo
                 Some(mut replies) => replies.pop().unwrap_or(Frame::Null),
             },
             Err(failure) if watch_failed(&failure, &hashes) => Frame::NullArray,
-            Err(failure) => txn_error(&failure),
+            Err(failure) => txn_error(&failure, &member),
         }
     }))
 }
@@ -428,8 +467,16 @@ fn check_sizes(command: &Command) -> Result<(), Frame> {
     Ok(())
 }
 
-fn txn_error(failure: &TxnError) -> Frame {
+fn txn_error(failure: &TxnError, member: &Member) -> Frame {
     match failure {
+        TxnError::ReadOnly { reason, primary } => Frame::error(format!(
+            "READONLY {reason}; primary is {}",
+            primary.map_or_else(
+                || "not known".to_owned(),
+                |primary| client_address_of(member, primary)
+            )
+        )),
+        TxnError::ConsistencyWait { .. } => Frame::error(format!("TIMEOUT {failure}")),
         TxnError::Conflict { .. } | TxnError::Aborted(_) => {
             Frame::error(format!("CONFLICT {failure} (retries exhausted)"))
         }
@@ -438,6 +485,21 @@ fn txn_error(failure: &TxnError) -> Frame {
             Frame::error(format!("ERR {failure}"))
         }
     }
+}
+
+/// A member's client address as `host:port`, from the members table.
+pub(super) fn client_address_of(member: &Member, id: u128) -> String {
+    let id = format_uuid(id);
+    member
+        .group()
+        .members()
+        .into_iter()
+        .find(|row| row.member_id == id)
+        .filter(|row| row.member_port != 0)
+        .map_or_else(
+            || format!("member {id} (its address is not known yet)"),
+            |row| format!("{}:{}", row.member_host, row.member_port),
+        )
 }
 
 fn key_too_large(key: &[u8]) -> Frame {

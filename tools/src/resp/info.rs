@@ -1,11 +1,13 @@
 //! `INFO [section]` and `ROLE`, shaped like Redis's so Redis-aware tools read them,
 //! with a `# Group` section for what Redis has no word for, and the counters they show.
 //!
-//! Replication in Redis's words: every member of a multi-primary group accepts writes,
-//! so every member answers `role:master` (and ROLE `master`) with its watermark (the
-//! highest seqno applied here with everything before it) as the replication offset.
-//! `connected_slaves:0`: no member is a Redis replica of another; the members replicate
-//! through the group's total order, shown in `# Group` and `GROUP MEMBERS`.
+//! Replication in Redis's words: a member that takes writes (the primary, or any
+//! lowest-version member of a multi-primary group) answers `role:master` (and ROLE
+//! `master`); a secondary answers `role:slave` with the primary's client address as
+//! its master, so Redis-aware clients find where to write. The offset is the watermark
+//! (the highest seqno applied here with everything before it). `connected_slaves:0`:
+//! the members replicate through the group's total order, shown in `# Group` and
+//! `GROUP MEMBERS`, not as Redis replicas.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -102,13 +104,24 @@ fn section_text(section: &str, member: &Member, text: &mut String) {
                 COUNTERS.connections_rejected.load(Ordering::Relaxed),
             ),
         ],
-        "replication" => vec![
-            pair("role", "master"),
-            pair("connected_slaves", 0),
-            pair("master_failover_state", "no-failover"),
-            pair("master_replid", group_name_hex(member)),
-            pair("master_repl_offset", member.watermark().0),
-        ],
+        "replication" => {
+            let mut lines = match primary_address(member) {
+                None => vec![pair("role", "master")],
+                Some((host, port)) => vec![
+                    pair("role", "slave"),
+                    pair("master_host", host),
+                    pair("master_port", port),
+                    pair("master_link_status", "up"),
+                ],
+            };
+            lines.extend([
+                pair("connected_slaves", 0),
+                pair("master_failover_state", "no-failover"),
+                pair("master_replid", group_name_hex(member)),
+                pair("master_repl_offset", member.watermark().0),
+            ]);
+            lines
+        }
         "group" => group(member),
         _ => vec![pair(
             "db0",
@@ -182,7 +195,7 @@ fn server(member: &Member) -> Vec<(String, String)> {
 fn group(member: &Member) -> Vec<(String, String)> {
     let group = member.group();
     let stats = group.stats();
-    let rows = group.members();
+    let rows = member.members();
     let online = rows
         .iter()
         .filter(|row| row.member_state == MemberState::Online)
@@ -194,7 +207,7 @@ fn group(member: &Member) -> Vec<(String, String)> {
                 .map(|row| row.group_name.clone())
                 .unwrap_or_default(),
         ),
-        pair("mode", "multi-primary"),
+        pair("mode", member.mode_name()),
         pair("member_id", &stats.member_id),
         pair("member_state", stats.state.map_or("OFFLINE", state_name)),
         pair("view", stats.view),
@@ -215,12 +228,35 @@ fn group(member: &Member) -> Vec<(String, String)> {
     lines
 }
 
-/// `ROLE`: every member of a multi-primary group is a master; its offset is the
-/// watermark, and it has no Redis replicas.
+/// `ROLE`: a member that takes writes is a master (offset: the watermark, no Redis
+/// replicas); a secondary is a slave of the primary's client address.
 pub(crate) fn role(member: &Member) -> Frame {
-    Frame::Array(vec![
-        Frame::bulk("master"),
-        Frame::count(member.watermark().0),
-        Frame::Array(Vec::new()),
-    ])
+    match primary_address(member) {
+        None => Frame::Array(vec![
+            Frame::bulk("master"),
+            Frame::count(member.watermark().0),
+            Frame::Array(Vec::new()),
+        ]),
+        Some((host, port)) => Frame::Array(vec![
+            Frame::bulk("slave"),
+            Frame::bulk(host),
+            Frame::count(u64::from(port)),
+            Frame::bulk("connected"),
+            Frame::count(member.watermark().0),
+        ]),
+    }
+}
+
+/// The primary's client address, when this member is a secondary of a known primary.
+fn primary_address(member: &Member) -> Option<(String, u16)> {
+    let roles = member.roles();
+    let primary = format_uuid(roles.primary()?.0);
+    if primary == format_uuid(member.group().member_id()) {
+        return None;
+    }
+    member
+        .members()
+        .into_iter()
+        .find(|row| row.member_id == primary && row.member_port != 0)
+        .map(|row| (row.member_host, row.member_port))
 }

@@ -36,6 +36,7 @@
 //! | `QUIT` | `+OK`, then the connection closes |
 //! | `SELECT 0` | `+OK` (only database 0 exists) |
 //! | `CLIENT ID / SETNAME / GETNAME / INFO / LIST / SETINFO` | as Redis |
+//! | `CLIENT CONSISTENCY [level]` | this connection's consistency level: `+OK`, or the level in force |
 //! | `COMMAND`, `COMMAND COUNT / LIST / DOCS / INFO` | empty / the count / names / an empty map / nils |
 //! | `CONFIG GET pattern`, `CONFIG SET name value` | see `settings` |
 //! | `INFO [section]`, `ROLE` | see `info` |
@@ -45,10 +46,12 @@
 //! | `GROUP STATUS` | one JSON document: the group, its members, its failure tolerance |
 //! | `GROUP LEAVE` | `+OK` once this member left the group, or an error after a bounded wait |
 //! | `GROUP PROPOSE bytes` | the seqno it was delivered at, once delivered here |
+//! | `GROUP SET-PRIMARY uuid` | `+OK` once the ordered change is applied here, or the reason every member refused it |
+//! | `GROUP SWITCH-MODE SINGLE [uuid]`, `GROUP SWITCH-MODE MULTI` | the same, for the group's mode |
 //! | `GROUP LOG-DIGEST [seqno]` | `[seqno, digest]`: the xxh3 digest (16 hex digits) of the delivered prefix up to seqno (default: the last delivered) |
 //! | `GROUP MEMBER-STATS` | one row: GR's member stats of this member (`replication_group_member_stats`), same shape |
 //! | `GROUP STORE-DIGEST` | `[watermark, digest]`: the xxh3 digest of the store's contents at the watermark |
-//! | data commands, MULTI / EXEC / DISCARD, WATCH / UNWATCH | see [`data`] |
+//! | data commands, MULTI / EXEC / DISCARD, WATCH / UNWATCH | see [`data`]; a write on a member that may not write is `-READONLY <reason>; primary is <host:port>` |
 
 mod admin;
 mod data;

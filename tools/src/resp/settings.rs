@@ -114,7 +114,10 @@ fn fixed_options(config: &ServerConfig) -> Vec<(&'static str, String)> {
             duration(group.unreachable_majority_timeout),
         ),
         ("member_weight", group.member_weight.to_string()),
-        ("single_primary_mode", "false".to_owned()),
+        (
+            "single_primary_mode",
+            config.single_primary_mode.to_string(),
+        ),
         (
             "transaction_size_limit",
             config.transaction_size_limit.to_string(),
@@ -178,6 +181,7 @@ fn current_options(member: &Member) -> Vec<(&'static str, String)> {
             member.autocommit_retries().to_string(),
         ),
         ("requirepass", requirepass().unwrap_or_default()),
+        ("consistency", member.consistency().to_string()),
     ];
     if let Some(settings) = settings() {
         options.extend(settings.fixed.iter().cloned());
@@ -195,6 +199,15 @@ fn config_set(name: &str, value: &[u8], member: &Member) -> Frame {
             }
             Err(_) => Frame::error(format!(
                 "ERR CONFIG SET failed (possibly related to argument 'autocommit_retries') - '{text}' is not a non-negative 32-bit integer"
+            )),
+        },
+        "consistency" => match text.parse() {
+            Ok(level) => {
+                member.set_consistency(level);
+                Frame::ok()
+            }
+            Err(reason) => Frame::error(format!(
+                "ERR CONFIG SET failed (possibly related to argument 'consistency') - {reason}"
             )),
         },
         "requirepass" => {

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use tutti::client::RespClient;
+use tutti::client::{frame_text, ClientError, RespClient};
 
 /// How long a member may take to reach a state the test waits for.
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -38,6 +38,29 @@ pub fn free_port() -> u16 {
             return port;
         }
     }
+}
+
+/// The reply as text, an error reply's message included; `None` when the connection
+/// failed.
+pub fn reply(client: &mut RespClient, args: &[&[u8]]) -> Option<String> {
+    match client.command(args) {
+        Ok(frame) => Some(frame_text(&frame)),
+        Err(ClientError::Server { message, .. }) => Some(message),
+        Err(_) => None,
+    }
+}
+
+/// The server flags of a test: multi-primary unless the test names a mode (most tests
+/// write through every member).
+fn mode_args(extra_args: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = extra_args.iter().map(ToString::to_string).collect();
+    if !args
+        .iter()
+        .any(|arg| arg.starts_with("--single-primary-mode"))
+    {
+        args.push("--single-primary-mode=false".to_owned());
+    }
+    args
 }
 
 /// Polls `check` until it holds or `within` passes; panics with `what` then.
@@ -171,6 +194,16 @@ impl Member {
 
     /// This member's rows of `GROUP MEMBERS`: (`MEMBER_ID`, `MEMBER_STATE`).
     pub fn members(&self) -> Option<Vec<(String, String)>> {
+        self.member_rows(&["MEMBER_ID", "MEMBER_STATE"])
+            .map(|rows| {
+                rows.into_iter()
+                    .map(|row| (row[0].clone(), row[1].clone()))
+                    .collect()
+            })
+    }
+
+    /// The given columns of this member's `GROUP MEMBERS` rows.
+    pub fn member_rows(&self, columns: &[&str]) -> Option<Vec<Vec<String>>> {
         let mut client = self.try_client()?;
         let rows = client.table(&[b"GROUP", b"MEMBERS"]).ok()?;
         let cell = |row: &Vec<(String, String)>, name: &str| {
@@ -181,15 +214,25 @@ impl Member {
         };
         Some(
             rows.iter()
-                .map(|row| (cell(row, "MEMBER_ID"), cell(row, "MEMBER_STATE")))
+                .map(|row| columns.iter().map(|name| cell(row, name)).collect())
                 .collect(),
         )
     }
 
-    /// Whether this member shows exactly `n` members, all ONLINE.
+    /// Whether this member shows exactly `n` members, all ONLINE, and the roles settled:
+    /// one PRIMARY in single-primary mode, every member PRIMARY in multi-primary mode.
     pub fn sees_online(&self, n: usize) -> bool {
-        self.members()
-            .is_some_and(|rows| rows.len() == n && rows.iter().all(|(_, state)| state == "ONLINE"))
+        let Some(rows) = self.member_rows(&["MEMBER_STATE", "MEMBER_ROLE"]) else {
+            return false;
+        };
+        let primaries = rows.iter().filter(|row| row[1] == "PRIMARY").count();
+        rows.len() == n
+            && rows.iter().all(|row| row[0] == "ONLINE")
+            && match self.stat("mode").as_deref() {
+                Some("single-primary") => primaries == 1,
+                Some("multi-primary") => primaries == n,
+                _ => false,
+            }
     }
 
     pub fn log_text(&self) -> String {
@@ -263,7 +306,7 @@ impl Group {
                     } else {
                         vec![first_peer]
                     },
-                    extra_args: extra_args.iter().map(ToString::to_string).collect(),
+                    extra_args: mode_args(extra_args),
                     metrics: None,
                     child: None,
                     group_name: group_name.clone(),
@@ -300,6 +343,14 @@ impl Group {
                 || member.sees_online(n),
             );
         }
+    }
+
+    /// The index of the running member that member `asked` names primary (`GROUP STATS`).
+    pub fn primary(&self, asked: usize) -> Option<usize> {
+        let primary = self.members[asked].stat("primary")?;
+        self.members.iter().position(|member| {
+            member.child.is_some() && member.stat("member_id").as_deref() == Some(primary.as_str())
+        })
     }
 
     /// The index of the member that is sequencer, as member 0 (or the first alive) sees it.

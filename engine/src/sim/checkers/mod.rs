@@ -9,7 +9,8 @@
 //! every certification; parallel apply equals serial apply and the conserved bank total
 //! at every watermark; read your own writes at every acknowledgement; and at the end,
 //! convergence of the stores, no lost update, every acknowledged commit present, and no
-//! reported abort committed. A checker never changes the run; it only reports the first
+//! reported abort committed; and the roles: every member agrees on the mode and the
+//! primary after every seqno, and no origin commits where it was not writable. A checker never changes the run; it only reports the first
 //! violation it sees.
 
 mod aborted;
@@ -23,6 +24,7 @@ mod integrity;
 mod liveness;
 mod parallel_apply;
 mod read_your_writes;
+mod roles;
 mod total_order;
 mod transactions;
 
@@ -46,7 +48,8 @@ pub struct Failure {
     /// The property's name: `agreement`, `total_order`, `integrity`, `durability`,
     /// `liveness`; with the bank workload also `certification_determinism`,
     /// `parallel_apply`, `bank_conservation`, `no_lost_update`, `read_your_writes`,
-    /// `convergence`, `acknowledged_commit`, `reported_abort` (or `event_budget` for a
+    /// `convergence`, `acknowledged_commit`, `reported_abort`, `role_agreement`,
+    /// `single_primary_writes` (or `event_budget` for a
     /// runaway run, `options` for bad options).
     pub property: &'static str,
     /// What was seen.
@@ -71,6 +74,8 @@ pub(super) struct Checkers {
     pub(super) payload_seqno: BTreeMap<Vec<u8>, Seqno>,
     /// The transactions certified and what clients were told (bank workload).
     pub(super) txns: transactions::TxnRecords,
+    /// The mode and primary after each seqno (bank workload).
+    pub(super) roles: roles::RoleHistory,
     /// The first violation.
     pub(super) failure: Option<Failure>,
 }
@@ -125,7 +130,23 @@ impl Checkers {
         txn: &Arc<TxnMessage>,
         verdict: Verdict,
     ) {
-        let result = certification::check(&mut self.txns, stream, seqno, txn, verdict);
+        let result =
+            certification::check(&mut self.txns, stream, seqno, txn, verdict).and_then(|()| {
+                if verdict.is_commit() {
+                    roles::check_commit(&self.roles, seqno, txn)
+                } else {
+                    Ok(())
+                }
+            });
+        self.record(result);
+    }
+
+    /// Role agreement, after every entry a member life handles.
+    pub(super) fn on_roles(&mut self, stream: StreamId, seqno: u64, roles: &crate::roles::Roles) {
+        if self.failure.is_some() {
+            return;
+        }
+        let result = roles::check_agreement(&mut self.roles, stream, seqno, roles);
         self.record(result);
     }
 

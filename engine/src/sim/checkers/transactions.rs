@@ -50,6 +50,8 @@ pub(in crate::sim) struct CertificationTotals {
     pub(in crate::sim) dependency_aborts: u64,
     /// Of which aborted because the snapshot was older than the gc seqno.
     pub(in crate::sim) snapshot_too_old: u64,
+    /// Of which aborted because their origin was not writable at their seqno.
+    pub(in crate::sim) not_writable: u64,
     /// Committed transactions chained to an in-flight local transaction.
     pub(in crate::sim) chained_commits: u64,
 }
@@ -75,6 +77,7 @@ impl TxnRecords {
                         | AbortReason::DependencyForgotten { .. } => totals.dependency_aborts += 1,
                         AbortReason::SnapshotTooOld { .. } => totals.snapshot_too_old += 1,
                         AbortReason::IndexFull { .. } | AbortReason::TooLarge => {}
+                        AbortReason::NotWritable => totals.not_writable += 1,
                     }
                 }
             }

@@ -20,7 +20,9 @@ use rand::Rng;
 use tutti_net::gcs::{Entry, Status, Time};
 use tutti_storage::Seqno;
 
+use crate::group::MEMBER_WEIGHT_DEFAULT;
 use crate::replica::Outcome;
+use crate::roles::{Facts, RoleOp, Version};
 use crate::txn::{encode_message, EngineMessage};
 
 use super::super::bank::BankOp;
@@ -93,6 +95,8 @@ impl Simulation {
         let Some(outcome) = txn_node.deliver(seqno, entry) else {
             return;
         };
+        self.checkers
+            .on_roles((node, life), seqno, txn_node.replica.roles());
         if let Outcome::Txn { txn, verdict, .. } = outcome {
             self.checkers
                 .on_certified((node, life), seqno, &txn, verdict);
@@ -106,7 +110,47 @@ impl Simulation {
                 self.on_own_verdict(node, seqno, txn.id.number, verdict.is_commit());
             }
         }
+        self.announce(node);
         self.after_apply(node);
+    }
+
+    /// `node` announces its facts when it is in the configuration without them (a new
+    /// member, or one expelled and back), once per configuration. The caller processes
+    /// the node's commands afterwards.
+    fn announce(&mut self, node: usize) {
+        let single_primary = self.bank().single_primary;
+        let now = Time(self.now);
+        let state = &mut self.nodes[node];
+        let (Some(gcs), Some(txn_node)) = (state.gcs.as_mut(), state.txn.as_mut()) else {
+            return;
+        };
+        let roles = txn_node.replica.roles();
+        let config_seqno = roles.config_seqno();
+        if !roles.is_member(state.id)
+            || roles.facts(state.id).is_some()
+            || txn_node.announced_in == Some(config_seqno)
+        {
+            return;
+        }
+        let mut bytes = Vec::new();
+        let op = RoleOp::Announce {
+            member: state.id,
+            incarnation: txn_node.incarnation,
+            config_seqno,
+            facts: Facts {
+                version: Version::of_build(),
+                weight: MEMBER_WEIGHT_DEFAULT,
+            },
+            single_primary,
+        };
+        encode_message(&EngineMessage::Role(op), &mut bytes);
+        let payload: Arc<[u8]> = bytes.into();
+        if let Ok(id) = gcs.propose(now, Arc::clone(&payload)) {
+            txn_node.announced_in = Some(config_seqno);
+            self.stats.proposals += 1;
+            self.checkers
+                .on_propose(&payload, id.origin, id.incarnation, id.counter);
+        }
     }
 
     /// `node` learns the verdict of its own transaction `number`, certified at `seqno`.
@@ -281,6 +325,9 @@ impl Simulation {
         let interval = self.bank().low_watermark_interval;
         let at = self.now + self.random_delay(interval);
         self.queue.push(at, Event::LowWatermarkTick { node, life });
+        // A member whose proposal failed (not in normal status) announces here later.
+        self.announce(node);
+        self.process(node);
         let now = Time(self.now);
         let state = &mut self.nodes[node];
         let Some(txn_node) = state.txn.as_mut() else {
@@ -351,6 +398,7 @@ impl Simulation {
         self.stats.txns_certified = totals.certified;
         self.stats.certification_aborts = totals.aborted;
         self.stats.conflict_aborts = totals.conflicts;
+        self.stats.not_writable_aborts = totals.not_writable;
         self.stats.dependency_aborts = totals.dependency_aborts;
         self.stats.snapshot_too_old_aborts = totals.snapshot_too_old;
         self.stats.chained_commits = totals.chained_commits;

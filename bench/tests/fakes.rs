@@ -240,14 +240,16 @@ fn the_transfer_check_fails_when_money_is_lost() {
 }
 
 #[test]
-fn single_primary_mode_is_refused_with_a_reason() {
-    let mut single = config(Workload::Write, 1, 1.0, None);
-    single.mode = "single".to_owned();
-    let error = suite::validate(&single).expect_err("refused");
-    assert!(
-        error
-            .to_string()
-            .contains("single-primary mode does not exist yet"),
-        "{error}"
-    );
+fn modes_and_levels_are_checked_by_name() {
+    let mut run = config(Workload::Write, 1, 1.0, None);
+    run.mode = "single".to_owned();
+    run.consistency = Some("before".to_owned());
+    suite::validate(&run).expect("single-primary at BEFORE is a valid run");
+    run.mode = "sideways".to_owned();
+    let error = suite::validate(&run).expect_err("refused").to_string();
+    assert!(error.contains("use single or multi"), "{error}");
+    run.mode = "multi".to_owned();
+    run.consistency = Some("AFTER".to_owned());
+    let error = suite::validate(&run).expect_err("refused").to_string();
+    assert!(error.contains("AFTER is not available"), "{error}");
 }

@@ -69,14 +69,7 @@ fn bank_seeds_single_primary() {
 
 #[test]
 fn single_primary_commits_only_on_the_primary() {
-    let mut options = single_primary(3, false);
-    options.faults = FaultOptions::none();
-    let mut simulation = Simulation::new(21, options);
-    simulation.run_for(Duration::from_secs(6));
-    simulation.begin_healing();
-    simulation.run_for(Duration::from_secs(10));
-    simulation.finish();
-    let outcome = simulation.outcome();
+    let outcome = quiet_run(21, single_primary(3, false));
     let stats = &outcome.stats;
     assert_eq!(outcome.result, Ok(()), "{stats:?}");
     // One member in three takes writes: about a third of the requests commit, the
@@ -88,11 +81,16 @@ fn single_primary_commits_only_on_the_primary() {
 /// A quiet group running the bank for 6 seconds, then healing.
 fn quiet_bank_run(seed: u64, members: usize, chaining: bool) -> SimOutcome {
     let mut options = options(members, false);
-    options.faults = FaultOptions::none();
     options.workload = Workload::Bank(BankOptions {
         chaining,
         ..BankOptions::default()
     });
+    quiet_run(seed, options)
+}
+
+/// `options` without faults: the bank for 6 seconds, then healing.
+fn quiet_run(seed: u64, mut options: SimOptions) -> SimOutcome {
+    options.faults = FaultOptions::none();
     let mut simulation = Simulation::new(seed, options);
     simulation.run_for(Duration::from_secs(6));
     simulation.begin_healing();

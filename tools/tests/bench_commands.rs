@@ -256,7 +256,14 @@ fn bench_run_measures_a_single_primary_group_at_a_consistency_level() {
     let json = dir.path().join("single.json");
     let output = Command::new(env!("CARGO_BIN_EXE_tutti"))
         .args(["bench", "run", "--members", "3", "--mode", "single"])
-        .args(["--consistency", "BEFORE", "--workload", "write", "--keys", "1000"])
+        .args([
+            "--consistency",
+            "BEFORE",
+            "--workload",
+            "write",
+            "--keys",
+            "1000",
+        ])
         .args(["--clients", "4", "--duration", "1s", "--warmup", "200ms"])
         .args(["--log-sync", "none", "--quiet", "--no-baseline", "--json"])
         .arg(&json)
@@ -269,6 +276,13 @@ fn bench_run_measures_a_single_primary_group_at_a_consistency_level() {
             .expect("valid json");
     assert_eq!(report["config"]["mode"].as_str(), Some("single"));
     assert_eq!(report["config"]["consistency"].as_str(), Some("BEFORE"));
-    assert!(report["committed"].as_u64().expect("committed") > 20, "{report}");
-    assert_eq!(report["failed"].as_u64(), Some(0), "every client wrote to the primary: {report}");
+    assert!(
+        report["committed"].as_u64().expect("committed") > 20,
+        "{report}"
+    );
+    assert_eq!(
+        report["failed"].as_u64(),
+        Some(0),
+        "every client wrote to the primary: {report}"
+    );
 }

@@ -35,7 +35,6 @@ fn cluster_starts_three_members_and_ctrl_c_stops_them_all() {
             "cluster",
             "--members",
             "3",
-            "--multi-primary",
             "--io-backend",
             "epoll",
             "--data-dir",
@@ -71,6 +70,13 @@ fn cluster_starts_three_members_and_ctrl_c_stops_them_all() {
             member.client_address
         );
     }
+    // Single-primary by default: one PRIMARY, as every member sees it.
+    for member in &file.members {
+        wait_until("one primary", Duration::from_secs(10), || {
+            let roles = roles(&member.client_address.to_string());
+            roles.len() == 3 && roles.iter().filter(|role| *role == "PRIMARY").count() == 1
+        });
+    }
     status_and_load_work(&file);
     signal(guard.cluster.id(), libc::SIGINT);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -95,15 +101,26 @@ fn cluster_starts_three_members_and_ctrl_c_stops_them_all() {
 }
 
 #[test]
-fn single_primary_mode_is_refused() {
+fn the_two_modes_cannot_be_asked_for_together() {
     let output = Command::new(env!("CARGO_BIN_EXE_tutti"))
-        .args(["cluster", "--single-primary"])
+        .args(["cluster", "--single-primary", "--multi-primary"])
         .output()
         .expect("runs");
     assert_eq!(output.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains("single-primary mode is not built yet")
-    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot be used with"));
+}
+
+/// The `MEMBER_ROLE` column of `GROUP MEMBERS` as a member at `address` shows it.
+fn roles(address: &str) -> Vec<String> {
+    tutti::client::RespClient::connect(address, Duration::from_secs(10))
+        .and_then(|mut client| client.table(&[b"GROUP", b"MEMBERS"]))
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|row| row.iter().find(|(name, _)| name == "MEMBER_ROLE"))
+                .map(|(_, role)| role.clone())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// `GET /health` on a member's metrics address; returns the status line.

@@ -151,14 +151,8 @@ impl Inner {
         if level.syncs_before() {
             let ticket = self.submit_sync_point()?;
             let wait = self.options.commit_wait;
-            return match monoio::time::timeout(wait, ticket.delivered()).await {
-                Ok(Ok(seqno)) => Ok(Some((Seqno(seqno), "sync point applied"))),
-                _ => Err(TxnError::ConsistencyWait {
-                    level,
-                    what: "sync point delivered",
-                    wait,
-                }),
-            };
+            let delivered = monoio::time::timeout(wait, ticket.delivered()).await;
+            return sync_point(level, wait, delivered.ok().and_then(Result::ok));
         }
         Ok(self.failover_point(level))
     }
@@ -170,14 +164,7 @@ impl Inner {
         if level.syncs_before() {
             let ticket = self.submit_sync_point()?;
             let wait = self.options.commit_wait;
-            return match ticket.wait(wait) {
-                Ok(seqno) => Ok(Some((Seqno(seqno), "sync point applied"))),
-                Err(_) => Err(TxnError::ConsistencyWait {
-                    level,
-                    what: "sync point delivered",
-                    wait,
-                }),
-            };
+            return sync_point(level, wait, ticket.wait(wait).ok());
         }
         Ok(self.failover_point(level))
     }
@@ -270,6 +257,22 @@ impl Inner {
             *announced = Some(roles.config_seqno());
         }
         proposed
+    }
+}
+
+/// The wait point of a delivered sync point, or the error of one not delivered in time.
+fn sync_point(
+    level: Consistency,
+    wait: Duration,
+    delivered: Option<u64>,
+) -> Result<Option<(Seqno, &'static str)>, TxnError> {
+    match delivered {
+        Some(seqno) => Ok(Some((Seqno(seqno), "sync point applied"))),
+        None => Err(TxnError::ConsistencyWait {
+            level,
+            what: "sync point delivered",
+            wait,
+        }),
     }
 }
 

@@ -169,7 +169,9 @@ fn origin_crash_mid_flight_leaves_unknown_outcomes_and_the_checks_hold() {
     let stats = &outcome.stats;
     assert_eq!(outcome.result, Ok(()), "{stats:?}");
     assert!(stats.txns_unknown > 0, "{stats:?}");
-    assert_eq!(stats.view_changes, 1, "{stats:?}");
+    // One view change for the crash, a second when the next view's hashed sequencer is
+    // the silent member (skipped at once).
+    assert!((1..=2).contains(&stats.view_changes), "{stats:?}");
     assert!(stats.txns_committed > 500, "{stats:?}");
 }
 

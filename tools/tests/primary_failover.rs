@@ -92,6 +92,7 @@ fn killing_the_primary_under_load_elects_a_new_one_and_loses_no_acknowledged_wri
         matches!(group.primary(1), Some(1 | 2)) && group.primary(2) == group.primary(1)
     });
     let elected_after = killed_at.elapsed();
+    eprintln!("a new primary {elected_after:?} after kill -9 of the old one");
     let before = acknowledged.lock().unwrap().len();
     wait_until("writes flow to the new primary", WAIT, || {
         acknowledged.lock().unwrap().len() > before + 50

@@ -60,9 +60,9 @@ impl Gcs {
         self.sequencer_state = SequencerState::default();
         self.view_change.reset(now);
         self.view_start_seqno = self.first_seqno_of_view();
-        for member in self.log.config().to_vec() {
-            self.failure_detector.heard(member, now);
-        }
+        // Silence is not forgiven by a new view: a member that died with the old
+        // sequencer is expelled `member_expel_timeout` after it fell silent, not that long
+        // after the view change (which would delay the election of single-primary mode).
         self.failure_detector.heard(sequencer, now);
         self.sequencer_heard = now;
         self.origin.resend_due = true;

@@ -230,13 +230,7 @@ impl Gcs {
         if self.amnesiac || self.view_used_before_restart() {
             return;
         }
-        // Once this member backs a sequencer for the view, its vote stays there even if
-        // its log (fetched as a candidate) names another.
-        let target = match self.backed {
-            Some((view, backed)) if view == self.view => Some(backed),
-            _ => sequencer_of(self.view, self.log.config()),
-        };
-        let Some(target) = target else {
+        let Some(target) = self.view_candidate() else {
             return;
         };
         if target == self.me {
@@ -442,6 +436,13 @@ impl Gcs {
             self.vote_for_view(now, self.view.next());
             return;
         }
+        if self.candidate_is_silent(now) {
+            // The view's sequencer is a member silent for a suspicion timeout (the one
+            // that died, named again by the hash): the next view names another at once,
+            // instead of waiting for the view change to time out.
+            self.vote_for_view(now, self.view.next());
+            return;
+        }
         if self.view_change.fetch.is_some() {
             self.request_log(now);
         } else if self.backs_another()
@@ -449,6 +450,26 @@ impl Gcs {
         {
             self.send_do_view_change(now);
         }
+    }
+}
+
+impl Gcs {
+    /// The sequencer this member backs for the current view: once it backs one, its vote
+    /// stays there even if its log (fetched as a candidate) names another; before, the one
+    /// the hash names.
+    fn view_candidate(&self) -> Option<MemberId> {
+        match self.backed {
+            Some((view, backed)) if view == self.view => Some(backed),
+            _ => sequencer_of(self.view, self.log.config()),
+        }
+    }
+
+    /// Whether the view's candidate is another member silent for `suspicion_timeout`.
+    fn candidate_is_silent(&mut self, now: Time) -> bool {
+        self.view_candidate().is_some_and(|candidate| {
+            candidate != self.me
+                && self.failure_detector.silent_for(candidate, now) >= self.config.suspicion_timeout
+        })
     }
 }
 

@@ -13,6 +13,10 @@
 //! determinism, parallel apply equals serial apply, conserved bank total, no lost update,
 //! read your own writes, convergence of the stores, acknowledged commits present, no
 //! reported abort committed) and reports commits, aborts and the conflict rate.
+//! `--single-primary` runs it in single-primary mode: every member's clients still
+//! propose, so certification must refuse every secondary's transaction, and the role
+//! checkers (every member agrees on the primary after every seqno; no origin commits where
+//! it was not writable) judge the primary changes that crashes and expels cause.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +24,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use tutti_engine::sim::{run_seed, SimOptions, SimOutcome, SimStats, Workload};
+use tutti_engine::sim::{run_seed, BankOptions, SimOptions, SimOutcome, SimStats, Workload};
 
 /// What the simulated members propose.
 #[derive(ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -53,6 +57,9 @@ pub struct VoprArgs {
     /// What the members propose: opaque messages, or bank transactions.
     #[arg(long, value_enum, default_value_t = WorkloadArg::Messages)]
     pub workload: WorkloadArg,
+    /// Bank workload in single-primary mode.
+    #[arg(long)]
+    pub single_primary: bool,
 }
 
 /// Totals over all seeds, for the summary line.
@@ -92,6 +99,7 @@ impl Totals {
         t.txns_certified += s.txns_certified;
         t.certification_aborts += s.certification_aborts;
         t.conflict_aborts += s.conflict_aborts;
+        t.not_writable_aborts += s.not_writable_aborts;
         t.dependency_aborts += s.dependency_aborts;
         t.snapshot_too_old_aborts += s.snapshot_too_old_aborts;
         t.chained_commits += s.chained_commits;
@@ -100,9 +108,16 @@ impl Totals {
 
 /// Runs the seeds and prints failures and a summary; exits non-zero on any failure.
 pub fn run(args: &VoprArgs) -> ExitCode {
-    let workload = match args.workload {
-        WorkloadArg::Messages => Workload::Messages,
-        WorkloadArg::Bank => Workload::bank(),
+    let workload = match (args.workload, args.single_primary) {
+        (WorkloadArg::Messages, true) => {
+            eprintln!("vopr: --single-primary needs --workload bank");
+            return ExitCode::from(2);
+        }
+        (WorkloadArg::Messages, false) => Workload::Messages,
+        (WorkloadArg::Bank, single_primary) => Workload::Bank(BankOptions {
+            single_primary,
+            ..BankOptions::default()
+        }),
     };
     let options = SimOptions {
         members: args.members,
@@ -189,13 +204,14 @@ fn print_summary(count: u64, totals: &Totals, members: usize, seconds: f64) {
 fn print_bank_summary(s: &SimStats) {
     println!(
         "vopr: bank: {} transactions certified, {} certification aborts ({} conflicts, {} aborted local \
-         dependencies, {} snapshots too old; conflict rate {:.3}), {} chained commits; clients: {} committed, {} aborted after retries, {} refused, {} unknown, \
+         dependencies, {} snapshots too old, {} origins not writable; conflict rate {:.3}), {} chained commits; clients: {} committed, {} aborted after retries, {} refused, {} unknown, \
          {} read-only, {} retries",
         s.txns_certified,
         s.certification_aborts,
         s.conflict_aborts,
         s.dependency_aborts,
         s.snapshot_too_old_aborts,
+        s.not_writable_aborts,
         s.conflict_rate(),
         s.chained_commits,
         s.txns_committed,

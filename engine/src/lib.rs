@@ -1,18 +1,20 @@
 //! tutti-engine: the replication engine a server process embeds.
 //!
-//! It will own the `Member` embedding API, the certifier and its write-set index,
-//! the parallel appliers, transactions and sessions, consistency levels, modes and primary
-//! election, flow control, distributed recovery, statistics, and the deterministic
-//! simulator (`sim`) that drives the protocol cores through faults. It builds on
+//! - `member`: the embedding API (`Member`): interactive and command-style transactions,
+//!   outcomes, member stats, role operations and consistency levels;
+//! - `group`: the io shell that runs one member's `net::gcs` core on a monoio thread
+//!   with the peer transport, the log and the metadata (`GroupHandle`);
+//! - `replica`: the deterministic consumer of delivered entries (decode, roles,
+//!   certification); `certifier`: write-set certification and its lock-free index;
+//!   `roles`: modes, the primary and its election; `consistency`: the consistency levels;
+//! - `applier`: the parallel appliers and the watermark; `local`: a member's in-flight
+//!   transactions and their overlay; `txn`: the engine messages and their byte format;
+//!   `metrics`: latency histograms;
+//! - `sim`: the deterministic simulator that drives the real cores through faults and
+//!   checks the total order, the transactions and the roles.
+//!
+//! Flow control and distributed recovery (state transfer) are not built yet. It builds on
 //! tutti-net (the total order) and tutti-storage (the log and the store).
-//!
-//! The simulator is here today: `sim` runs N members of the real `net::gcs` core over a
-//! simulated network, disk and clock, all decided by one seed, injects faults, and checks
-//! agreement, total order, integrity, durability and liveness of the total order.
-//!
-//! So is the io shell of that core: `group` runs one member's `net::gcs` core on a
-//! monoio group core thread with the peer transport, the log and the metadata, and
-//! offers other threads a `GroupHandle` (propose, members and connection tables, leave).
 
 pub mod applier;
 pub mod certifier;

@@ -20,6 +20,11 @@
 //!     └──────────── VerdictSlots ◄── EngineSink: Replica::on_delivered ─► Appliers ─► Store
 //! ```
 //!
+//! Before a transaction runs it waits for what its consistency level asks (see
+//! `roles.rs` here and `crate::consistency`); a write on a member that may not write is
+//! refused with `TxnError::ReadOnly` naming the primary, and certification refuses it
+//! anyway if the roles changed before its seqno.
+//!
 //! Outcomes are exact: committed (with its seqno), aborted (never applied), or
 //! "outcome unknown" when the member lost the group before it learned the verdict.
 //! Read-only transactions never touch the group. This module must never block the group

@@ -27,6 +27,7 @@ use crate::certifier::{
     AbortReason, Certifier, CertifierStats, IndexConfig, IndexConfigError, IndexReader, KeyHash,
     StatsSnapshot, Verdict,
 };
+use crate::flow_control::FlowReport;
 use crate::roles::{RoleEvent, Roles};
 use crate::txn::{decode_message, EngineMessage, MessageError, TxnMessage};
 
@@ -63,6 +64,8 @@ pub enum Control {
     Role(Vec<RoleEvent>),
     /// A sync point (consistency level BEFORE).
     SyncPoint,
+    /// A member's flow control report.
+    FlowReport(FlowReport),
     /// A new sequencer's first entry.
     ViewStart,
     /// Bytes ordered for someone else (`GROUP PROPOSE`).
@@ -138,6 +141,9 @@ impl Replica {
                     Outcome::Control(Control::Role(self.roles.on_op(seqno, op)))
                 }
                 Ok(EngineMessage::SyncPoint) => Outcome::Control(Control::SyncPoint),
+                Ok(EngineMessage::FlowReport(report)) => {
+                    Outcome::Control(Control::FlowReport(report))
+                }
                 Err(error) => {
                     self.undecodable += 1;
                     Outcome::Control(Control::Undecodable(error))

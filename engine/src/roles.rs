@@ -215,6 +215,11 @@ impl Roles {
         self.facts.get(&member).copied()
     }
 
+    /// The configuration.
+    pub fn members(&self) -> &[MemberId] {
+        &self.members
+    }
+
     /// The seqno of the current configuration.
     pub fn config_seqno(&self) -> Seqno {
         self.config_seqno

@@ -24,6 +24,10 @@
 //! member_weight = 50                                   # 0..=100
 //! single_primary_mode = true                           # one elected primary takes writes (false: every member)
 //! consistency = "BEFORE_ON_PRIMARY_FAILOVER"           # EVENTUAL | BEFORE_ON_PRIMARY_FAILOVER | BEFORE
+//! flow_control_mode = "QUOTA"                          # QUOTA | DISABLED
+//! flow_control_period = "1s"
+//! flow_control_applier_threshold = 25000               # transactions queued to the appliers
+//! flow_control_certifier_threshold = 25000             # entries ordered, not yet certified
 //! autocommit_retries = 3                               # runs of a conflicted command after the first
 //! transaction_size_limit = 1024000                     # bytes of keys and values per transaction
 //! applier_workers = 2                                  # parallel appliers (key-sharded)
@@ -34,6 +38,8 @@
 //! never reads this member's in-flight writes, so every local conflict aborts.
 //! `member_version = "1.2.3"` (default: the build's version) is for tests only: it changes
 //! the version this member announces, to exercise the version compatibility rules.
+//! `applier_delay = "1ms"` (default 0) is for tests only: each applier worker sleeps that
+//! long per transaction, to make this member a slow applier for flow control.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -44,6 +50,7 @@ use serde::Deserialize;
 use tutti_engine::applier::constants::APPLIER_WORKERS_MAX;
 use tutti_engine::applier::ApplierOptions;
 use tutti_engine::consistency::Consistency;
+use tutti_engine::flow_control::FlowOptions;
 use tutti_engine::group::{parse_uuid, GroupOptions, MEMBER_WEIGHT_DEFAULT};
 use tutti_engine::member::{
     MemberOptions, AUTOCOMMIT_RETRIES_DEFAULT, TRANSACTION_SIZE_LIMIT_DEFAULT,
@@ -157,6 +164,21 @@ pub struct RawConfig {
     /// For tests only: the version this member announces instead of the build's.
     #[arg(long, hide = true)]
     pub member_version: Option<String>,
+    /// Flow control: QUOTA (default) or DISABLED.
+    #[arg(long)]
+    pub flow_control_mode: Option<String>,
+    /// Flow control period, for example 1s.
+    #[arg(long)]
+    pub flow_control_period: Option<String>,
+    /// Applier queue (transactions) over which this member throttles the group.
+    #[arg(long)]
+    pub flow_control_applier_threshold: Option<u64>,
+    /// Certifier queue (entries) over which this member throttles the group.
+    #[arg(long)]
+    pub flow_control_certifier_threshold: Option<u64>,
+    /// For tests only: each applier worker sleeps this long per transaction.
+    #[arg(long, hide = true)]
+    pub applier_delay: Option<String>,
     /// Runs of a conflicted command after the first, before `-CONFLICT`.
     #[arg(long)]
     pub autocommit_retries: Option<u32>,
@@ -211,6 +233,15 @@ impl RawConfig {
             single_primary_mode: flags.single_primary_mode.or(self.single_primary_mode),
             consistency: flags.consistency.or(self.consistency),
             member_version: flags.member_version.or(self.member_version),
+            flow_control_mode: flags.flow_control_mode.or(self.flow_control_mode),
+            flow_control_period: flags.flow_control_period.or(self.flow_control_period),
+            flow_control_applier_threshold: flags
+                .flow_control_applier_threshold
+                .or(self.flow_control_applier_threshold),
+            flow_control_certifier_threshold: flags
+                .flow_control_certifier_threshold
+                .or(self.flow_control_certifier_threshold),
+            applier_delay: flags.applier_delay.or(self.applier_delay),
             autocommit_retries: flags.autocommit_retries.or(self.autocommit_retries),
             transaction_size_limit: flags.transaction_size_limit.or(self.transaction_size_limit),
             applier_workers: flags.applier_workers.or(self.applier_workers),
@@ -222,6 +253,8 @@ impl RawConfig {
 
 /// The checked options of the transaction layer.
 struct MemberSettings {
+    flow: FlowOptions,
+    applier_delay: Duration,
     single_primary_mode: bool,
     consistency: Consistency,
     version: Version,
@@ -272,6 +305,13 @@ impl MemberSettings {
             });
         }
         Ok(MemberSettings {
+            flow: flow_options(raw)?,
+            applier_delay: raw
+                .applier_delay
+                .as_deref()
+                .map(|text| parse_duration("applier_delay", text))
+                .transpose()?
+                .unwrap_or(Duration::ZERO),
             single_primary_mode: raw.single_primary_mode.unwrap_or(true),
             consistency,
             version,
@@ -283,6 +323,53 @@ impl MemberSettings {
     }
 }
 
+/// Flow control's options: mode, period and thresholds.
+fn flow_options(raw: &RawConfig) -> Result<FlowOptions, ConfigError> {
+    let mut flow = FlowOptions::default();
+    if let Some(text) = raw.flow_control_mode.as_deref() {
+        flow.mode = text.parse().map_err(|allowed| ConfigError::Invalid {
+            option: "flow_control_mode",
+            value: text.to_owned(),
+            allowed,
+        })?;
+    }
+    if let Some(text) = raw.flow_control_period.as_deref() {
+        flow.period = parse_duration("flow_control_period", text)?;
+        if flow.period.is_zero() {
+            return Err(ConfigError::Invalid {
+                option: "flow_control_period",
+                value: text.to_owned(),
+                allowed: "a positive duration such as \"1s\"".to_owned(),
+            });
+        }
+    }
+    for (option, value, field) in [
+        (
+            "flow_control_applier_threshold",
+            raw.flow_control_applier_threshold,
+            &mut flow.applier_threshold,
+        ),
+        (
+            "flow_control_certifier_threshold",
+            raw.flow_control_certifier_threshold,
+            &mut flow.certifier_threshold,
+        ),
+    ] {
+        match value {
+            Some(0) => {
+                return Err(ConfigError::Invalid {
+                    option,
+                    value: "0".to_owned(),
+                    allowed: "a positive number of transactions".to_owned(),
+                })
+            }
+            Some(threshold) => *field = threshold,
+            None => {}
+        }
+    }
+    Ok(flow)
+}
+
 /// A checked server configuration.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -292,6 +379,10 @@ pub struct ServerConfig {
     pub client_address: SocketAddr,
     /// Where the HTTP metrics endpoint listens, if anywhere.
     pub metrics_address: Option<SocketAddr>,
+    /// Flow control.
+    pub flow: FlowOptions,
+    /// Test-only sleep of each applier worker per transaction.
+    pub applier_delay: Duration,
     /// Single-primary mode, if this member is the first of its group.
     pub single_primary_mode: bool,
     /// The default consistency level.
@@ -435,6 +526,8 @@ impl ServerConfig {
             group,
             client_address,
             metrics_address,
+            flow: member.flow,
+            applier_delay: member.applier_delay,
             single_primary_mode: member.single_primary_mode,
             consistency: member.consistency,
             member_version: member.version,
@@ -454,6 +547,8 @@ impl ServerConfig {
         options.applier.workers = self.applier_workers;
         options.chaining = self.local_chaining;
         options.single_primary_mode = self.single_primary_mode;
+        options.flow = self.flow;
+        options.applier.delay_per_txn = self.applier_delay;
         options.consistency = self.consistency;
         options.version = self.member_version;
         options
@@ -591,6 +686,14 @@ mod tests {
                 ..raw()
             },
             RawConfig {
+                flow_control_mode: Some("SOMETIMES".to_owned()),
+                ..raw()
+            },
+            RawConfig {
+                flow_control_applier_threshold: Some(0),
+                ..raw()
+            },
+            RawConfig {
                 transaction_size_limit: Some(0),
                 ..raw()
             },
@@ -612,6 +715,8 @@ mod tests {
             "peer_address",
             "consistency",
             "member_version",
+            "flow_control_mode",
+            "flow_control_applier_threshold",
             "transaction_size_limit",
             "applier_workers",
             "requirepass",

@@ -66,6 +66,7 @@ impl Appliers {
                 store,
                 tracker: Arc::clone(&tracker),
                 queue: receiver,
+                delay: options.delay_per_txn,
             };
             let spawned = thread::Builder::new()
                 .name(format!("tutti-applier-{index}"))

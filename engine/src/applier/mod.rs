@@ -65,6 +65,9 @@ pub struct ApplierOptions {
     /// Bytes of writes (keys and values) queued to the workers before `submit` blocks:
     /// what bounds the appliers' memory, whatever the size of transactions.
     pub queue_bytes_max: usize,
+    /// For tests only: each worker sleeps this long before each transaction part it
+    /// installs, to make one member a slow applier (flow control's tests).
+    pub delay_per_txn: std::time::Duration,
 }
 
 impl Default for ApplierOptions {
@@ -72,6 +75,7 @@ impl Default for ApplierOptions {
         ApplierOptions {
             workers: APPLIER_WORKERS_DEFAULT,
             queue_bytes_max: APPLIER_QUEUE_BYTES_DEFAULT,
+            delay_per_txn: std::time::Duration::ZERO,
         }
     }
 }

@@ -99,6 +99,7 @@ fn start(workers: usize, queue_bytes_max: usize) -> (Arc<Store>, Arc<Watermark>,
     let options = ApplierOptions {
         workers,
         queue_bytes_max,
+        ..ApplierOptions::default()
     };
     let appliers = Appliers::start(Arc::clone(&store), Arc::clone(&watermark), options)
         .expect("appliers start");
@@ -404,6 +405,7 @@ fn start_refuses_options_out_of_range() {
         let options = ApplierOptions {
             workers,
             queue_bytes_max,
+            ..ApplierOptions::default()
         };
         Appliers::start(store.clone(), watermark.clone(), options).err()
     };

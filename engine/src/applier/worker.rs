@@ -52,6 +52,8 @@ pub(super) struct Worker {
     pub tracker: Arc<Tracker>,
     /// Its queue; closed by the submitter at shutdown.
     pub queue: flume::Receiver<Part>,
+    /// Test-only sleep before each part (`ApplierOptions::delay_per_txn`).
+    pub delay: std::time::Duration,
 }
 
 impl Worker {
@@ -68,6 +70,9 @@ impl Worker {
             batch.extend(self.queue.drain());
             let mut since_report = Progress::default();
             for (position, part) in batch.drain(..).enumerate() {
+                if !self.delay.is_zero() {
+                    std::thread::sleep(self.delay);
+                }
                 self.install(&part);
                 since_report.add(&part);
                 if (position + 1) % APPLIER_REPORT_PARTS == 0 {

@@ -31,6 +31,7 @@
 //! core beyond the appliers' bounded backpressure.
 
 mod error;
+mod flow;
 mod pending;
 mod roles;
 mod sink;
@@ -56,6 +57,7 @@ use tutti_storage::Seqno;
 use crate::applier::{ApplierOptions, Appliers, Watermark};
 use crate::certifier::{CertifierStats, IndexConfig, IndexReader, Isolation, KeyHash};
 use crate::consistency::Consistency;
+use crate::flow_control::{FlowControl, FlowOptions};
 use crate::group::{self, GroupHandle, GroupOptions};
 use crate::local::{CommandTxn, LocalTxns};
 use crate::replica::Replica;
@@ -110,6 +112,8 @@ pub struct MemberOptions {
     pub version: Version,
     /// The default consistency level.
     pub consistency: Consistency,
+    /// Flow control.
+    pub flow: FlowOptions,
 }
 
 impl MemberOptions {
@@ -128,6 +132,7 @@ impl MemberOptions {
             single_primary_mode: true,
             version: Version::of_build(),
             consistency: Consistency::default(),
+            flow: FlowOptions::default(),
         }
     }
 }
@@ -169,6 +174,8 @@ pub(crate) struct Inner {
     pub(crate) roles: roles::SharedRoles,
     /// The default consistency level, settable while the member runs.
     pub(crate) consistency: RwLock<Consistency>,
+    /// Flow control: the reports of every member and this member's quota.
+    pub(crate) flow: Mutex<FlowControl>,
 }
 
 /// One member of a group, embedded in this process.
@@ -211,6 +218,7 @@ impl Member {
             autocommit_retries: AtomicU32::new(options.autocommit_retries),
             roles: roles::SharedRoles::default(),
             consistency: RwLock::new(options.consistency),
+            flow: Mutex::new(FlowControl::new(options.flow, Instant::now())),
             options,
         });
         let sink = EngineSink::new(replica, Arc::clone(&inner));
@@ -294,6 +302,7 @@ impl Member {
         retry: impl Fn(&TxnError) -> bool,
     ) -> Result<Executed<R>, TxnError> {
         self.inner.wait_before(level).await?;
+        self.inner.flow_gate().await;
         let mut retries = 0;
         loop {
             let (result, proposed) = self.inner.run_command(&mut body)?;
@@ -313,6 +322,7 @@ impl Member {
         mut body: impl FnMut(&mut CommandTxn<'_>) -> R,
     ) -> Result<Executed<R>, TxnError> {
         self.inner.wait_before_blocking(self.consistency())?;
+        self.inner.flow_gate_blocking();
         let mut retries = 0;
         loop {
             let (result, proposed) = self.inner.run_command(&mut body)?;
@@ -447,6 +457,7 @@ impl Inner {
         match self.group().submit(payload.into()) {
             Ok(ticket) => {
                 self.local_proposed.fetch_add(1, Ordering::Relaxed);
+                self.flow.lock().take();
                 Ok(Proposed {
                     number,
                     ticket,
@@ -480,11 +491,13 @@ impl Inner {
         let mut since_report = Duration::ZERO;
         let mut announced = None;
         let mut refused_version = false;
+        let mut flow_report = flow::LastReport::default();
         while !self.stopping.load(Ordering::Acquire) {
             let slept = Instant::now();
             self.roles.wait_change(tick);
             since_report += slept.elapsed();
             self.announce_if_needed(&mut announced);
+            self.flow_tick(&mut flow_report);
             if !refused_version && self.version_refused() {
                 refused_version = true;
                 tracing::error!(

@@ -85,7 +85,15 @@ impl DeliverySink for EngineSink {
                 tracing::warn!(%seqno, %error, "a delivered payload is not an engine message; skipped");
                 None
             }
+            Outcome::Control(Control::FlowReport(report)) => {
+                self.inner.flow.lock().on_report(report);
+                None
+            }
             Outcome::Control(Control::Reconfigure(events) | Control::Role(events)) => {
+                self.inner
+                    .flow
+                    .lock()
+                    .retain_members(self.replica.roles().members());
                 for event in &events {
                     log_role_event(seqno, event);
                 }

@@ -9,8 +9,8 @@
 //! header (4 bytes)
 //!   0  magic    u16  0x7478 ("xt" on disk)
 //!   2  version  u8   1
-//!   3  kind     u8   1 = Txn, 2 = LowWatermark, 3 = Opaque, 4 = Role, 5 = SyncPoint
-//!                    (numbers are never reused)
+//!   3  kind     u8   1 = Txn, 2 = LowWatermark, 3 = Opaque, 4 = Role, 5 = SyncPoint,
+//!                    6 = FlowReport (numbers are never reused)
 //! Txn
 //!   4  origin        u128
 //!  20  incarnation   u64
@@ -39,6 +39,9 @@
 //!   SwitchToMulti:  nothing
 //! SyncPoint
 //!   nothing after the header (a position in the order that BEFORE waits for)
+//! FlowReport
+//!   4  member  u128, then certifier_queue u64, applier_queue u64, applied u64,
+//!      proposed u64
 //! ```
 //!
 //! Decoding never panics on any input: every count and length is checked against the
@@ -52,6 +55,7 @@ use tutti_storage::Seqno;
 use super::{TxnId, TxnMessage, Write};
 use crate::certifier::constants::{LOCAL_DEPS_MAX, REQUEST_KEYS_MAX};
 use crate::certifier::{CheckedKey, Isolation, KeyHash};
+use crate::flow_control::FlowReport;
 use crate::group::constants::MEMBER_WEIGHT_MAX;
 use crate::roles::{Facts, RoleOp, Version};
 
@@ -71,6 +75,7 @@ const KIND_LOW_WATERMARK: u8 = 2;
 const KIND_OPAQUE: u8 = 3;
 const KIND_ROLE: u8 = 4;
 const KIND_SYNC_POINT: u8 = 5;
+const KIND_FLOW_REPORT: u8 = 6;
 const ROLE_ANNOUNCE: u8 = 1;
 const ROLE_SET_PRIMARY: u8 = 2;
 const ROLE_SWITCH_TO_SINGLE: u8 = 3;
@@ -97,6 +102,8 @@ pub enum EngineMessage {
     /// A position in the order and nothing else: consistency level BEFORE waits until
     /// everything up to it is applied.
     SyncPoint,
+    /// A member's queues and counters for flow control (`engine::flow_control`).
+    FlowReport(FlowReport),
 }
 
 /// Why a payload is not an engine message.
@@ -161,6 +168,7 @@ pub fn encode_message(message: &EngineMessage, out: &mut Vec<u8>) {
         EngineMessage::Opaque(_) => KIND_OPAQUE,
         EngineMessage::Role(_) => KIND_ROLE,
         EngineMessage::SyncPoint => KIND_SYNC_POINT,
+        EngineMessage::FlowReport(_) => KIND_FLOW_REPORT,
     };
     out.extend_from_slice(&MESSAGE_MAGIC.to_le_bytes());
     out.push(MESSAGE_VERSION);
@@ -174,6 +182,17 @@ pub fn encode_message(message: &EngineMessage, out: &mut Vec<u8>) {
         EngineMessage::Opaque(bytes) => out.extend_from_slice(bytes),
         EngineMessage::Role(op) => encode_role(*op, out),
         EngineMessage::SyncPoint => {}
+        EngineMessage::FlowReport(report) => {
+            out.extend_from_slice(&report.member.0.to_le_bytes());
+            for count in [
+                report.certifier_queue,
+                report.applier_queue,
+                report.applied,
+                report.proposed,
+            ] {
+                out.extend_from_slice(&count.to_le_bytes());
+            }
+        }
     }
 }
 
@@ -332,6 +351,13 @@ pub fn decode_message(payload: &[u8]) -> Result<EngineMessage, MessageError> {
         }
         KIND_ROLE => EngineMessage::Role(decode_role(&mut reader)?),
         KIND_SYNC_POINT => EngineMessage::SyncPoint,
+        KIND_FLOW_REPORT => EngineMessage::FlowReport(FlowReport {
+            member: MemberId(reader.u128("member")?),
+            certifier_queue: reader.u64("certifier_queue")?,
+            applier_queue: reader.u64("applier_queue")?,
+            applied: reader.u64("applied")?,
+            proposed: reader.u64("proposed")?,
+        }),
         found => {
             return Err(MessageError::BadKind {
                 field: "kind",
@@ -565,6 +591,13 @@ mod tests {
             EngineMessage::Role(RoleOp::SwitchToSingle(None)),
             EngineMessage::Role(RoleOp::SwitchToMulti),
             EngineMessage::SyncPoint,
+            EngineMessage::FlowReport(FlowReport {
+                member: MemberId(3),
+                certifier_queue: 1,
+                applier_queue: 2,
+                applied: u64::MAX,
+                proposed: 4,
+            }),
         ] {
             let mut bytes = Vec::new();
             encode_message(&message, &mut bytes);

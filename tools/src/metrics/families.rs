@@ -7,6 +7,7 @@
 //! units last (`_seconds`, `_bytes`, `_seqno`), counters end in `_total`. The README's
 //! "Metrics" section lists them all; keep the two in step.
 
+use tutti_engine::flow_control::FlowStats;
 use tutti_engine::group::{state_name, ConnectionRow, GroupStats, MemberRow};
 use tutti_engine::member::{Member, MemberStats};
 use tutti_engine::metrics::Latencies;
@@ -73,6 +74,8 @@ pub struct Snapshot {
     pub stats: MemberStats,
     /// The latency histograms.
     pub latencies: Latencies,
+    /// Flow control.
+    pub flow: FlowStats,
 }
 
 impl Snapshot {
@@ -86,6 +89,7 @@ impl Snapshot {
             group: group.stats(),
             stats: member.stats(),
             latencies: member.latencies(),
+            flow: member.flow_stats(),
         }
     }
 }
@@ -96,6 +100,7 @@ pub fn render(snapshot: &Snapshot) -> String {
     members(&mut text, snapshot);
     group(&mut text, snapshot);
     member_stats(&mut text, snapshot);
+    flow_control(&mut text, snapshot);
     connections(&mut text, snapshot);
     latencies(&mut text, snapshot);
     text.finish()
@@ -188,6 +193,29 @@ fn group(text: &mut Exposition, snapshot: &Snapshot) {
         "Frames from peers that did not decode (dropped).",
     );
     text.sample(name, &labels, stats.frames_undecodable);
+}
+
+fn flow_control(text: &mut Exposition, snapshot: &Snapshot) {
+    let flow = &snapshot.flow;
+    let families: [(&str, Kind, &str, u64); 5] = [
+        ("tutti_flow_control_throttled", Kind::Gauge,
+            "1 while flow control holds this member to a quota (a member's queue is over its threshold, or the quota is being released).",
+            u64::from(flow.quota.is_some())),
+        ("tutti_flow_control_quota", Kind::Gauge,
+            "This member's proposals allowed per flow control period while throttled (0: not throttled).",
+            flow.quota.unwrap_or(0)),
+        ("tutti_flow_control_throttled_periods_total", Kind::Counter,
+            "Flow control periods this member spent under a quota.", flow.throttled_periods),
+        ("tutti_flow_control_throttled_waits_total", Kind::Counter,
+            "Transactions that waited for the next period's quota.", flow.throttled_waits),
+        ("tutti_flow_control_throttled_wait_microseconds_total", Kind::Counter,
+            "Time transactions waited for the quota, microseconds.", flow.throttled_wait_us),
+    ];
+    let labels = [("member", snapshot.member_id.as_str())];
+    for (name, kind, help, value) in families {
+        text.family(name, kind, help);
+        text.sample(name, &labels, value);
+    }
 }
 
 /// How a member stats column is exported: its family's name, type and help.

@@ -131,12 +131,50 @@ fn stats(member: &Member) -> Frame {
         ("mode", member.mode_name().to_owned()),
         ("primary", primary),
     ];
+    let flow = flow_pairs(member);
+    let pairs = pairs
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .chain(flow);
     Frame::Array(
         pairs
             .into_iter()
             .flat_map(|(name, value)| [Frame::bulk(name), Frame::bulk(value)])
             .collect(),
     )
+}
+
+/// Flow control's state as (name, value) pairs: the mode, this member's quota (empty when
+/// not throttled), the member whose queue set it, and the throttle counters.
+pub(crate) fn flow_pairs(member: &Member) -> Vec<(String, String)> {
+    let flow = member.flow_stats();
+    vec![
+        ("flow_control_mode".to_owned(), flow.mode),
+        (
+            "flow_control_quota".to_owned(),
+            flow.quota
+                .map(|quota| quota.to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            "flow_control_throttled_by".to_owned(),
+            flow.throttled_by
+                .map(|member| format_uuid(member.0))
+                .unwrap_or_default(),
+        ),
+        (
+            "flow_control_throttled_periods".to_owned(),
+            flow.throttled_periods.to_string(),
+        ),
+        (
+            "flow_control_throttled_waits".to_owned(),
+            flow.throttled_waits.to_string(),
+        ),
+        (
+            "flow_control_throttled_wait_us".to_owned(),
+            flow.throttled_wait_us.to_string(),
+        ),
+    ]
 }
 
 /// A reply computed by `work` on a thread of its own (it blocks on the group), so the

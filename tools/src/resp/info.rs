@@ -218,6 +218,7 @@ fn group(member: &Member) -> Vec<(String, String)> {
         pair("last_delivered", stats.last_delivered),
         pair("autocommit_retries", member.autocommit_retries()),
     ];
+    lines.extend(super::admin::flow_pairs(member));
     lines.extend(
         member
             .stats()

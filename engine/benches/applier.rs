@@ -69,6 +69,7 @@ fn workload() -> Vec<Arc<TxnMessage>> {
                 checked: Vec::new(),
                 writes,
                 local_deps: Vec::new(),
+                after: false,
             })
         })
         .collect()

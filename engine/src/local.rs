@@ -310,6 +310,7 @@ impl LocalTxns {
             checked,
             writes,
             local_deps,
+            after: false,
         }
     }
 

@@ -3,9 +3,12 @@
 //!
 //! ```text
 //!  delivered Entry ─┬─ Proposal ─► decode_message ─┬─ Txn ─► local deps -> seqnos ─► certify ─► Outcome::Txn
-//!   (seqno order)   │                              ├─ LowWatermark ─► certifier gc ──────────► Outcome::Control
+//!   (seqno order)   │                              │             (AFTER commit: open a wait)
+//!                   │                              ├─ LowWatermark ─► certifier gc ──────────► Outcome::Control
+//!                   │                              ├─ Applied ─► AFTER waits ───────────────► Outcome::Control
+//!                   │                              ├─ Role / SyncPoint / FlowReport ────────► Outcome::Control
 //!                   │                              └─ Opaque / undecodable ──────────────────► Outcome::Control
-//!                   ├─ Reconfigure ─► certifier.set_members ─────────────────────────────────► Outcome::Control
+//!                   ├─ Reconfigure ─► certifier.set_members, roles, AFTER waits ─────────────► Outcome::Control
 //!                   └─ ViewStart ────────────────────────────────────────────────────────────► Outcome::Control
 //! ```
 //!
@@ -27,6 +30,7 @@ use crate::certifier::{
     AbortReason, Certifier, CertifierStats, IndexConfig, IndexConfigError, IndexReader, KeyHash,
     StatsSnapshot, Verdict,
 };
+use crate::consistency::{AfterDone, AfterWaits};
 use crate::flow_control::FlowReport;
 use crate::roles::{RoleEvent, Roles};
 use crate::txn::{decode_message, EngineMessage, MessageError, TxnMessage};
@@ -66,6 +70,8 @@ pub enum Control {
     SyncPoint,
     /// A member's flow control report.
     FlowReport(FlowReport),
+    /// A member's acknowledgement of AFTER transactions (its applied watermark).
+    Applied,
     /// A new sequencer's first entry.
     ViewStart,
     /// Bytes ordered for someone else (`GROUP PROPOSE`).
@@ -93,6 +99,10 @@ pub struct Replica {
     recent: HashMap<(MemberId, u64), RecentTxns>,
     /// Entries whose payload was not an engine message.
     undecodable: u64,
+    /// The open waits of AFTER transactions.
+    after: AfterWaits,
+    /// AFTER waits that ended and were not yet taken.
+    after_done: Vec<AfterDone>,
 }
 
 impl Replica {
@@ -105,6 +115,8 @@ impl Replica {
             last_seqno: Seqno::ZERO,
             recent: HashMap::new(),
             undecodable: 0,
+            after: AfterWaits::new(),
+            after_done: Vec::new(),
         })
     }
 
@@ -144,6 +156,11 @@ impl Replica {
                 Ok(EngineMessage::FlowReport(report)) => {
                     Outcome::Control(Control::FlowReport(report))
                 }
+                Ok(EngineMessage::Applied { member, seqno }) => {
+                    let done = self.after.on_applied(member, seqno);
+                    self.after_done.extend(done);
+                    Outcome::Control(Control::Applied)
+                }
                 Err(error) => {
                     self.undecodable += 1;
                     Outcome::Control(Control::Undecodable(error))
@@ -154,6 +171,8 @@ impl Replica {
                     // Every member refuses alike, so the gc seqno stays deterministic.
                     tracing::warn!(%error, "the certifier keeps its previous ONLINE set");
                 }
+                let done = self.after.on_members(members);
+                self.after_done.extend(done);
                 Outcome::Control(Control::Reconfigure(
                     self.roles.on_reconfigure(seqno, members),
                 ))
@@ -193,6 +212,11 @@ impl Replica {
         } else {
             self.certifier.refuse(seqno, AbortReason::NotWritable)
         };
+        if txn.after && verdict.is_commit() {
+            let members = self.roles.members().iter().copied();
+            let done = self.after.on_commit(seqno, txn.id, members);
+            self.after_done.extend(done);
+        }
         Outcome::Txn {
             txn: Arc::new(txn),
             verdict,
@@ -245,6 +269,16 @@ impl Replica {
     /// Entries whose payload was not an engine message.
     pub fn undecodable(&self) -> u64 {
         self.undecodable
+    }
+
+    /// The AFTER waits that ended since the last call (in the order they ended).
+    pub fn take_after_done(&mut self) -> Vec<AfterDone> {
+        std::mem::take(&mut self.after_done)
+    }
+
+    /// The open waits of AFTER transactions.
+    pub fn after_waits(&self) -> &AfterWaits {
+        &self.after
     }
 
     /// Modes and roles, as of the last seqno handled.

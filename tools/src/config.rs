@@ -23,7 +23,8 @@
 //! unreachable_majority_timeout = "0"                   # 0 = wait forever
 //! member_weight = 50                                   # 0..=100
 //! single_primary_mode = true                           # one elected primary takes writes (false: every member)
-//! consistency = "BEFORE_ON_PRIMARY_FAILOVER"           # EVENTUAL | BEFORE_ON_PRIMARY_FAILOVER | BEFORE
+//! consistency = "BEFORE_ON_PRIMARY_FAILOVER"           # EVENTUAL | BEFORE_ON_PRIMARY_FAILOVER | BEFORE | AFTER | BEFORE_AND_AFTER
+//! wait_timeout = "30s"                                 # bound of every wait of a transaction
 //! flow_control_mode = "QUOTA"                          # QUOTA | DISABLED
 //! flow_control_period = "1s"
 //! flow_control_applier_threshold = 25000               # transactions queued to the appliers
@@ -53,7 +54,7 @@ use tutti_engine::consistency::Consistency;
 use tutti_engine::flow_control::FlowOptions;
 use tutti_engine::group::{parse_uuid, GroupOptions, MEMBER_WEIGHT_DEFAULT};
 use tutti_engine::member::{
-    MemberOptions, AUTOCOMMIT_RETRIES_DEFAULT, TRANSACTION_SIZE_LIMIT_DEFAULT,
+    MemberOptions, AUTOCOMMIT_RETRIES_DEFAULT, COMMIT_WAIT_DEFAULT, TRANSACTION_SIZE_LIMIT_DEFAULT,
 };
 use tutti_engine::roles::Version;
 use tutti_net::transport::IoBackend;
@@ -158,9 +159,13 @@ pub struct RawConfig {
     /// member of a group sets the mode; later ones follow it.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub single_primary_mode: Option<bool>,
-    /// Default consistency level: EVENTUAL, `BEFORE_ON_PRIMARY_FAILOVER` (default) or BEFORE.
+    /// Default consistency level: EVENTUAL, `BEFORE_ON_PRIMARY_FAILOVER` (default), BEFORE,
+    /// AFTER or `BEFORE_AND_AFTER`.
     #[arg(long)]
     pub consistency: Option<String>,
+    /// Bound of every wait of a transaction (delivery, verdict, apply, consistency).
+    #[arg(long)]
+    pub wait_timeout: Option<String>,
     /// For tests only: the version this member announces instead of the build's.
     #[arg(long, hide = true)]
     pub member_version: Option<String>,
@@ -232,6 +237,7 @@ impl RawConfig {
             member_weight: flags.member_weight.or(self.member_weight),
             single_primary_mode: flags.single_primary_mode.or(self.single_primary_mode),
             consistency: flags.consistency.or(self.consistency),
+            wait_timeout: flags.wait_timeout.or(self.wait_timeout),
             member_version: flags.member_version.or(self.member_version),
             flow_control_mode: flags.flow_control_mode.or(self.flow_control_mode),
             flow_control_period: flags.flow_control_period.or(self.flow_control_period),
@@ -257,6 +263,7 @@ struct MemberSettings {
     applier_delay: Duration,
     single_primary_mode: bool,
     consistency: Consistency,
+    wait_timeout: Duration,
     version: Version,
     autocommit_retries: u32,
     transaction_size_limit: usize,
@@ -281,6 +288,19 @@ impl MemberSettings {
                 value: text.to_owned(),
                 allowed,
             })?,
+        };
+        let wait_timeout = match raw.wait_timeout.as_deref() {
+            None => COMMIT_WAIT_DEFAULT,
+            Some(text) => match parse_duration("wait_timeout", text)? {
+                zero if zero.is_zero() => {
+                    return Err(ConfigError::Invalid {
+                        option: "wait_timeout",
+                        value: text.to_owned(),
+                        allowed: "a positive duration such as \"30s\"".to_owned(),
+                    })
+                }
+                wait => wait,
+            },
         };
         let transaction_size_limit = raw
             .transaction_size_limit
@@ -314,6 +334,7 @@ impl MemberSettings {
                 .unwrap_or(Duration::ZERO),
             single_primary_mode: raw.single_primary_mode.unwrap_or(true),
             consistency,
+            wait_timeout,
             version,
             autocommit_retries: raw.autocommit_retries.unwrap_or(AUTOCOMMIT_RETRIES_DEFAULT),
             transaction_size_limit,
@@ -387,6 +408,8 @@ pub struct ServerConfig {
     pub single_primary_mode: bool,
     /// The default consistency level.
     pub consistency: Consistency,
+    /// Bound of every wait of a transaction.
+    pub wait_timeout: Duration,
     /// The version this member announces.
     pub member_version: Version,
     /// Runs of a conflicted command after the first.
@@ -530,6 +553,7 @@ impl ServerConfig {
             applier_delay: member.applier_delay,
             single_primary_mode: member.single_primary_mode,
             consistency: member.consistency,
+            wait_timeout: member.wait_timeout,
             member_version: member.version,
             autocommit_retries: member.autocommit_retries,
             transaction_size_limit: member.transaction_size_limit,
@@ -550,6 +574,7 @@ impl ServerConfig {
         options.flow = self.flow;
         options.applier.delay_per_txn = self.applier_delay;
         options.consistency = self.consistency;
+        options.commit_wait = self.wait_timeout;
         options.version = self.member_version;
         options
     }
@@ -678,7 +703,11 @@ mod tests {
                 ..raw()
             },
             RawConfig {
-                consistency: Some("AFTER".to_owned()),
+                consistency: Some("SOMETIMES".to_owned()),
+                ..raw()
+            },
+            RawConfig {
+                wait_timeout: Some("0".to_owned()),
                 ..raw()
             },
             RawConfig {

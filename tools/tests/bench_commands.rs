@@ -232,10 +232,10 @@ fn bench_run_measures_an_in_process_group_and_compare_reads_two_reports() {
 }
 
 #[test]
-fn bench_run_refuses_bad_modes_unbuilt_levels_and_netem_with_a_reason() {
+fn bench_run_refuses_bad_modes_unknown_levels_and_netem_with_a_reason() {
     for (flags, expected) in [
         (["--mode", "sideways"], "use single or multi"),
-        (["--consistency", "AFTER"], "AFTER is not available"),
+        (["--consistency", "SOMETIMES"], "is not a consistency level"),
         (["--netem", "10ms"], "not built yet"),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_tutti"))

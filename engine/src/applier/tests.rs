@@ -41,6 +41,7 @@ fn txn(number: u64, writes: Vec<Write>) -> Arc<TxnMessage> {
         checked: Vec::new(),
         writes,
         local_deps: Vec::new(),
+        after: false,
     })
 }
 

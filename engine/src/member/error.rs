@@ -83,6 +83,18 @@ pub enum TxnError {
         /// How long.
         wait: Duration,
     },
+    /// Consistency AFTER: the transaction committed and is applied here, but not every
+    /// member acknowledged applying it within the wait. It is not rolled back.
+    #[error(
+        "committed at seqno {seqno}; not yet applied everywhere within {wait:?} \
+         (consistency AFTER waits for every member of the group)"
+    )]
+    NotAppliedEverywhere {
+        /// Where it committed.
+        seqno: Seqno,
+        /// How long it waited.
+        wait: Duration,
+    },
     /// The member lost the group (or the wait ended) before it learned the verdict: the
     /// transaction may or may not commit.
     #[error("outcome unknown: {0}")]

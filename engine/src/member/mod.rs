@@ -2,8 +2,8 @@
 //!
 //! A [`Member`] owns the group core (`group`), the replica (certifier) that consumes its
 //! deliveries, the parallel appliers and the store, the member's local transactions
-//! (numbering and overlay) and a background thread that reports the low watermark and
-//! reclaims old versions. Transactions come in two styles:
+//! (numbering and overlay), a background thread that reports the low watermark and
+//! reclaims old versions, and an acker thread that acknowledges AFTER transactions. Transactions come in two styles:
 //!
 //! - interactive: [`Member::begin`] takes snapshot = watermark; `get`, `put`, `delete`;
 //!   `commit` runs the exact early conflict check, proposes, waits for the verdict and
@@ -30,6 +30,7 @@
 //! Read-only transactions never touch the group. This module must never block the group
 //! core beyond the appliers' bounded backpressure.
 
+mod after;
 mod error;
 mod flow;
 mod pending;
@@ -63,7 +64,7 @@ use crate::local::{CommandTxn, LocalTxns};
 use crate::replica::Replica;
 use crate::roles::Version;
 use crate::txn::{encode_message, EngineMessage, TxnMessage};
-use pending::{Proposed, VerdictSlots};
+use pending::{AfterSlots, Proposed, VerdictSlots};
 use sink::EngineSink;
 
 /// Default `autocommit_retries` (Galera's `wsrep_retry_autocommit` default is 1; a hot
@@ -176,12 +177,17 @@ pub(crate) struct Inner {
     pub(crate) consistency: RwLock<Consistency>,
     /// Flow control: the reports of every member and this member's quota.
     pub(crate) flow: Mutex<FlowControl>,
+    /// Consistency AFTER: slots of this member's transactions waiting for every member.
+    pub(crate) after_slots: AfterSlots,
+    /// Consistency AFTER: what this member still has to acknowledge.
+    pub(crate) ack_due: after::AckDue,
 }
 
 /// One member of a group, embedded in this process.
 pub struct Member {
     inner: Arc<Inner>,
-    background: Mutex<Option<JoinHandle<()>>>,
+    /// The background (gc, reports, announcements) and acker threads.
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Member {
@@ -219,6 +225,8 @@ impl Member {
             roles: roles::SharedRoles::default(),
             consistency: RwLock::new(options.consistency),
             flow: Mutex::new(FlowControl::new(options.flow, Instant::now())),
+            after_slots: AfterSlots::default(),
+            ack_due: after::AckDue::default(),
             options,
         });
         let sink = EngineSink::new(replica, Arc::clone(&inner));
@@ -232,18 +240,23 @@ impl Member {
         }
         let _ = inner.identity.set(identity);
         let _ = inner.group.set(group);
-        let background_inner = Arc::clone(&inner);
-        let background = std::thread::Builder::new()
-            .name("tutti-gc".to_owned())
-            .spawn(move || background_inner.run_background())
-            .map_err(|source| MemberError::Thread {
-                name: "tutti-gc",
-                source,
-            })?;
-        Ok(Member {
+        let member = Member {
             inner,
-            background: Mutex::new(Some(background)),
-        })
+            threads: Mutex::new(Vec::new()),
+        };
+        member.spawn("tutti-gc", Inner::run_background)?;
+        member.spawn("tutti-acker", Inner::run_acker)?;
+        Ok(member)
+    }
+
+    fn spawn(&self, name: &'static str, run: fn(&Inner)) -> Result<(), MemberError> {
+        let inner = Arc::clone(&self.inner);
+        let thread = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || run(&inner))
+            .map_err(|source| MemberError::Thread { name, source })?;
+        self.threads.lock().push(thread);
+        Ok(())
     }
 
     /// The group core's handle (tables, leave, stats, raw proposals).
@@ -305,7 +318,7 @@ impl Member {
         self.inner.flow_gate().await;
         let mut retries = 0;
         loop {
-            let (result, proposed) = self.inner.run_command(&mut body)?;
+            let (result, proposed) = self.inner.run_command(&mut body, level)?;
             let outcome = match proposed {
                 Some(proposed) => proposed.outcome(&self.inner).await.map(Some),
                 None => Ok(None),
@@ -321,11 +334,12 @@ impl Member {
         &self,
         mut body: impl FnMut(&mut CommandTxn<'_>) -> R,
     ) -> Result<Executed<R>, TxnError> {
-        self.inner.wait_before_blocking(self.consistency())?;
+        let level = self.consistency();
+        self.inner.wait_before_blocking(level)?;
         self.inner.flow_gate_blocking();
         let mut retries = 0;
         loop {
-            let (result, proposed) = self.inner.run_command(&mut body)?;
+            let (result, proposed) = self.inner.run_command(&mut body, level)?;
             let outcome = proposed.map_or(Ok(None), |proposed| {
                 proposed.outcome_blocking(&self.inner).map(Some)
             });
@@ -401,8 +415,8 @@ impl Member {
             self.group().leave(wait);
         }
         self.inner.stopping.store(true, Ordering::Release);
-        if let Some(background) = self.background.lock().take() {
-            let _ = background.join();
+        for thread in self.threads.lock().drain(..) {
+            let _ = thread.join();
         }
         self.group().shutdown()?;
         Ok(())
@@ -418,6 +432,7 @@ impl Inner {
     fn run_command<R>(
         self: &Arc<Self>,
         body: &mut impl FnMut(&mut CommandTxn<'_>) -> R,
+        level: Consistency,
     ) -> Result<(R, Option<Proposed>), TxnError> {
         let mut local = self.local.lock();
         let watermark = self.watermark.get();
@@ -426,17 +441,19 @@ impl Inner {
             return Ok((result, None));
         };
         let hold = self.snapshots.open(watermark).ok();
-        let proposed = self.propose(&mut local, txn, hold)?;
+        let proposed = self.propose(&mut local, txn, hold, level)?;
         Ok((result, Some(proposed)))
     }
 
-    /// Checks the size, registers the verdict slot and hands the transaction to the
-    /// group core, all under the local lock (so proposals keep their numbering order).
+    /// Checks the size, registers the verdict slot (and the AFTER slot at a level that
+    /// waits after) and hands the transaction to the group core, all under the local
+    /// lock (so proposals keep their numbering order).
     pub(crate) fn propose(
         &self,
         local: &mut LocalTxns,
-        txn: TxnMessage,
+        mut txn: TxnMessage,
         hold: Option<tutti_storage::store::SnapshotHold>,
+        level: Consistency,
     ) -> Result<Proposed, TxnError> {
         let number = txn.id.number;
         if let Err(refused) = self.admit_write() {
@@ -451,9 +468,13 @@ impl Inner {
                 limit: self.options.transaction_size_limit,
             });
         }
+        txn.after = level.waits_after();
         let mut payload = Vec::with_capacity(64 + bytes);
         encode_message(&EngineMessage::Txn(txn), &mut payload);
         let verdict = self.verdicts.register(number);
+        let after = level
+            .waits_after()
+            .then(|| self.after_slots.register(number));
         match self.group().submit(payload.into()) {
             Ok(ticket) => {
                 self.local_proposed.fetch_add(1, Ordering::Relaxed);
@@ -463,10 +484,12 @@ impl Inner {
                     ticket,
                     verdict,
                     hold,
+                    after,
                 })
             }
             Err(failure) => {
                 self.verdicts.forget(number);
+                self.after_slots.forget(number);
                 local.withdraw(number);
                 Err(TxnError::NotProposed(failure))
             }

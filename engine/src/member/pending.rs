@@ -6,7 +6,8 @@
 //! its slot exists. It then waits, in order, for the delivery here (the group core's
 //! answer: a failure means the outcome is unknown), for the verdict (the sink sends it
 //! right after certification), and, for a commit, for the local watermark to pass the
-//! seqno, so the caller reads its own write next. Every wait is bounded.
+//! seqno, so the caller reads its own write next; at consistency AFTER, then for every
+//! member's acknowledgement (`after.rs`). Every wait is bounded.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use tutti_storage::Seqno;
 use super::error::TxnError;
 use super::Inner;
 use crate::certifier::Verdict;
+use crate::consistency::AfterDone;
 use crate::group::ProposalTicket;
 
 /// A local transaction's verdict, as the sink hands it over.
@@ -38,20 +40,34 @@ impl Decided {
     }
 }
 
-/// Verdict slots of local transactions, by transaction number.
-#[derive(Default)]
-pub(crate) struct VerdictSlots {
-    slots: Mutex<HashMap<u64, flume::Sender<Decided>>>,
+/// One-shot slots through which the sink hands local transactions something, by
+/// transaction number: their verdicts ([`VerdictSlots`]), the end of their AFTER waits
+/// ([`AfterSlots`]).
+pub(crate) struct Slots<T> {
+    slots: Mutex<HashMap<u64, flume::Sender<T>>>,
 }
 
-impl VerdictSlots {
-    pub(crate) fn register(&self, number: u64) -> flume::Receiver<Decided> {
+impl<T> Default for Slots<T> {
+    fn default() -> Slots<T> {
+        Slots {
+            slots: Mutex::default(),
+        }
+    }
+}
+
+/// Verdict slots of local transactions.
+pub(crate) type VerdictSlots = Slots<Decided>;
+/// Slots of local AFTER transactions, filled when every member acknowledged them.
+pub(crate) type AfterSlots = Slots<AfterDone>;
+
+impl<T> Slots<T> {
+    pub(crate) fn register(&self, number: u64) -> flume::Receiver<T> {
         let (sender, receiver) = flume::bounded(1);
         self.slots.lock().insert(number, sender);
         receiver
     }
 
-    pub(crate) fn decide(&self, number: u64, decided: Decided) {
+    pub(crate) fn decide(&self, number: u64, decided: T) {
         if let Some(slot) = self.slots.lock().remove(&number) {
             // The waiter may be gone (its wait ended): nothing to tell.
             let _ = slot.send(decided);
@@ -74,6 +90,8 @@ pub(crate) struct Proposed {
     pub(crate) verdict: flume::Receiver<Decided>,
     /// Keeps the snapshot readable (and below the low watermark) until the verdict.
     pub(crate) hold: Option<SnapshotHold>,
+    /// Consistency AFTER: the end of its wait for every member's acknowledgement.
+    pub(crate) after: Option<flume::Receiver<AfterDone>>,
 }
 
 impl Proposed {
@@ -81,17 +99,19 @@ impl Proposed {
     /// the commit's seqno once the local watermark passed it. Records the commit latency
     /// (from the proposal's submission), whatever the outcome.
     pub(crate) async fn outcome(self, inner: &Arc<Inner>) -> Result<Seqno, TxnError> {
-        let submitted = self.ticket.submitted_at();
+        let (submitted, number) = (self.ticket.submitted_at(), self.number);
         let outcome = self.wait_outcome(inner).await;
         inner.metrics.commit.record_since(submitted);
+        inner.after_slots.forget(number);
         outcome
     }
 
     /// Blocks (not on a monoio thread) for the outcome, as [`Proposed::outcome`].
     pub(crate) fn outcome_blocking(self, inner: &Arc<Inner>) -> Result<Seqno, TxnError> {
-        let submitted = self.ticket.submitted_at();
+        let (submitted, number) = (self.ticket.submitted_at(), self.number);
         let outcome = self.wait_outcome_blocking(inner);
         inner.metrics.commit.record_since(submitted);
+        inner.after_slots.forget(number);
         outcome
     }
 
@@ -102,6 +122,7 @@ impl Proposed {
             ticket,
             verdict,
             hold,
+            after,
         } = self;
         let delivered = monoio::time::timeout(wait, ticket.delivered()).await;
         match delivered {
@@ -120,6 +141,14 @@ impl Proposed {
         {
             return Err(TxnError::wait_ended("local apply of the commit", wait));
         }
+        if let Some(after) = after {
+            if !matches!(
+                monoio::time::timeout(wait, after.recv_async()).await,
+                Ok(Ok(_))
+            ) {
+                return Err(TxnError::NotAppliedEverywhere { seqno, wait });
+            }
+        }
         Ok(seqno)
     }
 
@@ -131,6 +160,7 @@ impl Proposed {
             ticket,
             verdict,
             hold,
+            after,
         } = self;
         if let Err(failure) = ticket.wait(wait) {
             return Err(inner.unknown(number, &failure.to_string()));
@@ -148,6 +178,11 @@ impl Proposed {
             .max(Duration::from_millis(1));
         if !inner.watermark.wait_until(seqno, left) {
             return Err(TxnError::wait_ended("local apply of the commit", wait));
+        }
+        if let Some(after) = after {
+            if after.recv_timeout(wait).is_err() {
+                return Err(TxnError::NotAppliedEverywhere { seqno, wait });
+            }
         }
         Ok(seqno)
     }

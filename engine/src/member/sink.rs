@@ -75,6 +75,9 @@ impl DeliverySink for EngineSink {
                         .verdicts
                         .decide(txn.id.number, Decided { seqno, verdict });
                 }
+                if txn.after && !local && verdict.is_commit() {
+                    self.inner.ack_due.note(seqno);
+                }
                 verdict.is_commit().then_some(ApplyJob {
                     txn,
                     remote: !local,
@@ -105,6 +108,10 @@ impl DeliverySink for EngineSink {
             Outcome::Control(_) => None,
         };
         self.inner.appliers.submit(seqno, job);
+        let after_done = self.replica.take_after_done();
+        if !after_done.is_empty() {
+            self.inner.after_done(after_done);
+        }
         self.deliveries += 1;
         if self.deliveries % RECLAIM_EVERY_DELIVERIES == 0 {
             self.replica.reclaim_step();

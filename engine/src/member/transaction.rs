@@ -16,6 +16,7 @@ use super::error::TxnError;
 use super::pending::Proposed;
 use super::Inner;
 use crate::certifier::{CheckedKey, Isolation, KeyHash};
+use crate::consistency::Consistency;
 use crate::txn::{own_write, record_write, Write};
 
 /// An interactive transaction. Dropping it without committing rolls it back (nothing
@@ -122,6 +123,9 @@ impl Transaction {
         let inner = Arc::clone(&self.inner);
         let mut local = inner.local.lock();
         let txn = local.propose_interactive(self.snapshot, self.isolation, checked, self.writes)?;
-        inner.propose(&mut local, txn, self.hold).map(Ok)
+        // An interactive transaction does not wait for a consistency level.
+        inner
+            .propose(&mut local, txn, self.hold, Consistency::Eventual)
+            .map(Ok)
     }
 }

@@ -10,13 +10,14 @@
 //!   0  magic    u16  0x7478 ("xt" on disk)
 //!   2  version  u8   1
 //!   3  kind     u8   1 = Txn, 2 = LowWatermark, 3 = Opaque, 4 = Role, 5 = SyncPoint,
-//!                    6 = FlowReport (numbers are never reused)
+//!                    6 = FlowReport, 7 = Applied (numbers are never reused)
 //! Txn
 //!   4  origin        u128
 //!  20  incarnation   u64
 //!  28  number        u64
 //!  36  snapshot      u64
-//!  44  isolation     u8   0 = snapshot, 1 = serializable, 2 = command
+//!  44  isolation     u8   low 7 bits: 0 = snapshot, 1 = serializable, 2 = command;
+//!                         high bit: consistency AFTER (members acknowledge it applied)
 //!  45  checked_count u32
 //!  49  deps_count    u32
 //!  53  writes_count  u32
@@ -42,6 +43,9 @@
 //! FlowReport
 //!   4  member  u128, then certifier_queue u64, applier_queue u64, applied u64,
 //!      proposed u64
+//! Applied
+//!   4  member  u128
+//!  20  seqno   u64   every seqno at or below it is applied there (AFTER's acknowledgement)
 //! ```
 //!
 //! Decoding never panics on any input: every count and length is checked against the
@@ -76,6 +80,10 @@ const KIND_OPAQUE: u8 = 3;
 const KIND_ROLE: u8 = 4;
 const KIND_SYNC_POINT: u8 = 5;
 const KIND_FLOW_REPORT: u8 = 6;
+const KIND_APPLIED: u8 = 7;
+/// The high bit of the isolation byte: the transaction's origin waits for every member's
+/// acknowledgement (consistency AFTER).
+const TXN_FLAG_AFTER: u8 = 0x80;
 const ROLE_ANNOUNCE: u8 = 1;
 const ROLE_SET_PRIMARY: u8 = 2;
 const ROLE_SWITCH_TO_SINGLE: u8 = 3;
@@ -104,6 +112,14 @@ pub enum EngineMessage {
     SyncPoint,
     /// A member's queues and counters for flow control (`engine::flow_control`).
     FlowReport(FlowReport),
+    /// A member applied everything up to `seqno`: its acknowledgement of the AFTER
+    /// transactions at or below it (`engine::consistency`).
+    Applied {
+        /// The member acknowledging.
+        member: MemberId,
+        /// Its watermark.
+        seqno: Seqno,
+    },
 }
 
 /// Why a payload is not an engine message.
@@ -169,13 +185,15 @@ pub fn encode_message(message: &EngineMessage, out: &mut Vec<u8>) {
         EngineMessage::Role(_) => KIND_ROLE,
         EngineMessage::SyncPoint => KIND_SYNC_POINT,
         EngineMessage::FlowReport(_) => KIND_FLOW_REPORT,
+        EngineMessage::Applied { .. } => KIND_APPLIED,
     };
     out.extend_from_slice(&MESSAGE_MAGIC.to_le_bytes());
     out.push(MESSAGE_VERSION);
     out.push(kind);
     match message {
         EngineMessage::Txn(txn) => encode_txn(txn, out),
-        EngineMessage::LowWatermark { member, seqno } => {
+        EngineMessage::LowWatermark { member, seqno }
+        | EngineMessage::Applied { member, seqno } => {
             out.extend_from_slice(&member.0.to_le_bytes());
             out.extend_from_slice(&seqno.0.to_le_bytes());
         }
@@ -291,7 +309,8 @@ fn encode_txn(txn: &TxnMessage, out: &mut Vec<u8>) {
     out.extend_from_slice(&txn.id.incarnation.to_le_bytes());
     out.extend_from_slice(&txn.id.number.to_le_bytes());
     out.extend_from_slice(&txn.snapshot.0.to_le_bytes());
-    out.push(isolation_code(txn.isolation));
+    let after = if txn.after { TXN_FLAG_AFTER } else { 0 };
+    out.push(isolation_code(txn.isolation) | after);
     for count in [txn.checked.len(), txn.local_deps.len(), txn.writes.len()] {
         out.extend_from_slice(&(count as u32).to_le_bytes());
     }
@@ -358,6 +377,10 @@ pub fn decode_message(payload: &[u8]) -> Result<EngineMessage, MessageError> {
             applied: reader.u64("applied")?,
             proposed: reader.u64("proposed")?,
         }),
+        KIND_APPLIED => EngineMessage::Applied {
+            member: MemberId(reader.u128("member")?),
+            seqno: Seqno(reader.u64("seqno")?),
+        },
         found => {
             return Err(MessageError::BadKind {
                 field: "kind",
@@ -378,7 +401,9 @@ fn decode_txn(reader: &mut Reader<'_>) -> Result<TxnMessage, MessageError> {
         number: reader.u64("number")?,
     };
     let snapshot = Seqno(reader.u64("snapshot")?);
-    let isolation = match reader.u8("isolation")? {
+    let isolation_byte = reader.u8("isolation")?;
+    let after = isolation_byte & TXN_FLAG_AFTER != 0;
+    let isolation = match isolation_byte & !TXN_FLAG_AFTER {
         0 => Isolation::Snapshot,
         1 => Isolation::Serializable,
         2 => Isolation::Command,
@@ -449,6 +474,7 @@ fn decode_txn(reader: &mut Reader<'_>) -> Result<TxnMessage, MessageError> {
         checked,
         writes,
         local_deps,
+        after,
     })
 }
 
@@ -560,6 +586,7 @@ mod tests {
                 },
             ],
             local_deps: vec![40, 41],
+            after: false,
         }
     }
 
@@ -567,6 +594,15 @@ mod tests {
     fn every_kind_round_trips() {
         for message in [
             EngineMessage::Txn(txn()),
+            EngineMessage::Txn(TxnMessage {
+                after: true,
+                isolation: Isolation::Serializable,
+                ..txn()
+            }),
+            EngineMessage::Applied {
+                member: MemberId(8),
+                seqno: Seqno(u64::MAX),
+            },
             EngineMessage::LowWatermark {
                 member: MemberId(7),
                 seqno: Seqno(99),

@@ -93,6 +93,9 @@ pub struct TxnMessage {
     /// Numbers of earlier transactions of the same origin and incarnation that this one
     /// read or overwrote through the origin's local overlay (ascending, no duplicates).
     pub local_deps: Vec<u64>,
+    /// Consistency AFTER: its origin returns the commit once every member applied it, so
+    /// every member acknowledges it (`EngineMessage::Applied`) once applied.
+    pub after: bool,
 }
 
 impl TxnMessage {

@@ -476,7 +476,9 @@ fn txn_error(failure: &TxnError, member: &Member) -> Frame {
                 |primary| client_address_of(member, primary)
             )
         )),
-        TxnError::ConsistencyWait { .. } => Frame::error(format!("TIMEOUT {failure}")),
+        TxnError::ConsistencyWait { .. } | TxnError::NotAppliedEverywhere { .. } => {
+            Frame::error(format!("TIMEOUT {failure}"))
+        }
         TxnError::Conflict { .. } | TxnError::Aborted(_) => {
             Frame::error(format!("CONFLICT {failure} (retries exhausted)"))
         }

@@ -124,6 +124,7 @@ fn fixed_options(config: &ServerConfig) -> Vec<(&'static str, String)> {
         ),
         ("applier_workers", config.applier_workers.to_string()),
         ("local_chaining", config.local_chaining.to_string()),
+        ("wait_timeout", duration(config.wait_timeout)),
         // Redis's names for what tutti does, read-only, for tools that ask
         // (redis-benchmark asks for `save` and `appendonly`).
         ("appendonly", "yes".to_owned()),

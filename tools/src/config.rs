@@ -743,6 +743,7 @@ mod tests {
             "group_name",
             "peer_address",
             "consistency",
+            "wait_timeout",
             "member_version",
             "flow_control_mode",
             "flow_control_applier_threshold",

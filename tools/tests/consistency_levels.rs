@@ -1,6 +1,6 @@
 //! Consistency levels on real `tutti server` processes. One member applies slowly (the
 //! test-only `applier_delay`), so the window in which it has not applied a commit yet is
-//! wide: EVENTUAL shows the window, BEFORE, AFTER and BEFORE_AND_AFTER close it; an AFTER
+//! wide: EVENTUAL shows the window, BEFORE, AFTER and `BEFORE_AND_AFTER` close it; an AFTER
 //! commit that a stopped member cannot acknowledge says it committed, and once that member
 //! is expelled it is dropped from the wait.
 

@@ -17,7 +17,6 @@ const WRITE_FOR: Duration = Duration::from_secs(8);
 
 /// What one run saw.
 struct Run {
-    max_queue: u64,
     /// The largest queue in the second half of the run, once flow control has reacted.
     max_late: u64,
     committed: u64,
@@ -110,7 +109,6 @@ fn run(mode: &str) -> Run {
             .collect::<Vec<_>>()
     );
     Run {
-        max_queue,
         max_late,
         committed: committed.load(Ordering::Relaxed),
         primary_stats,

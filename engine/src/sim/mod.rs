@@ -91,6 +91,14 @@ pub struct SimStats {
     pub conflict_aborts: u64,
     /// Bank: of the aborts, those whose origin was not writable at their seqno.
     pub not_writable_aborts: u64,
+    /// Bank: sync points delivered to the BEFORE requests that proposed them.
+    pub sync_points: u64,
+    /// Bank: requests a newly elected primary held until it applied the backlog.
+    pub failover_holds: u64,
+    /// Bank: AFTER commits returned once every member acknowledged them.
+    pub after_commits: u64,
+    /// Bank: BEFORE requests whose sync point the member could not propose.
+    pub consistency_refused: u64,
     /// Bank workload: of which aborted because a local dependency aborted (or was never
     /// certified).
     pub dependency_aborts: u64,

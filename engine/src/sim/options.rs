@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::consistency::Consistency;
+
 /// Members a simulated group starts with, at least.
 pub const SIM_MEMBERS_MIN: usize = 3;
 /// Members a simulated group starts with, at most.
@@ -129,6 +131,14 @@ pub struct BankOptions {
     /// single-primary mode every member's clients still propose, so certification must
     /// refuse the secondaries' transactions.
     pub single_primary: bool,
+    /// The consistency level of every request; `None`: each request draws one of the
+    /// five at random, so one run exercises and checks them all side by side.
+    pub consistency: Option<Consistency>,
+    /// A deliberately broken member, to show that the level checkers catch it: requests
+    /// keep their level but skip its waits (no sync point, no failover hold, an AFTER
+    /// commit returns without the acknowledgements and claims every member of the
+    /// configuration acknowledged it).
+    pub skip_consistency_waits: bool,
 }
 
 impl Default for BankOptions {
@@ -144,6 +154,8 @@ impl Default for BankOptions {
             low_watermark_interval: Duration::from_millis(150),
             chaining: true,
             single_primary: false,
+            consistency: Some(Consistency::Eventual),
+            skip_consistency_waits: false,
         }
     }
 }

@@ -25,6 +25,7 @@ use tutti_storage::store::Store;
 use tutti_storage::Seqno;
 
 use crate::certifier::IndexConfig;
+use crate::consistency::Consistency;
 use crate::local::LocalTxns;
 use crate::replica::{Outcome, Replica};
 use crate::txn::{TxnId, TxnMessage};
@@ -36,13 +37,24 @@ use super::options::BankOptions;
 /// bank's key space is a few dozen keys).
 const INDEX_LIVE_ENTRIES: u64 = 4096;
 
-/// One client request: the transaction asked for and the attempts made for it.
+/// One client request: the transaction asked for, its consistency level, and the
+/// attempts made for it.
 #[derive(Clone, Debug)]
 pub(super) struct Request {
     /// What the client asked for; every attempt runs it again.
     pub(super) op: BankOp,
     /// Every attempt's transaction id, the current one last.
     pub(super) attempts: Vec<TxnId>,
+    /// Its consistency level.
+    pub(super) level: Consistency,
+    /// The highest seqno acknowledged to any client anywhere when it started: at BEFORE
+    /// it must see at least that.
+    pub(super) must_see: u64,
+    /// The seqno of the election that made its member primary, when it started on a
+    /// primary of a single-primary group.
+    pub(super) primary_since: Option<u64>,
+    /// When its current attempt was proposed.
+    pub(super) proposed_at: u64,
 }
 
 /// Where one client is.
@@ -50,14 +62,23 @@ pub(super) struct Request {
 pub(super) enum ClientState {
     /// No transaction in flight; the next one is scheduled.
     Idle,
+    /// BEFORE: its sync point was proposed and is not delivered yet.
+    Syncing { request: Request },
+    /// Its level holds it until the watermark passes `until` (a sync point, or the
+    /// election of a new primary).
+    Holding { request: Request, until: u64 },
     /// Its transaction was proposed; the origin has not certified it yet.
     Proposed {
         request: Request,
         txn: Arc<TxnMessage>,
     },
     /// Its transaction committed at `seqno`; it is acknowledged once the watermark
-    /// passes `seqno`.
-    Committed { txn: Arc<TxnMessage>, seqno: u64 },
+    /// passes `seqno` (and, at AFTER, every member acknowledged applying it).
+    Committed {
+        request: Request,
+        txn: Arc<TxnMessage>,
+        seqno: u64,
+    },
 }
 
 impl ClientState {
@@ -69,6 +90,8 @@ impl ClientState {
 
 /// A member's transactional state for one life.
 pub(super) struct TxnNode {
+    /// The member this state belongs to.
+    pub(super) member: MemberId,
     /// The deterministic certifier of delivered entries.
     pub(super) replica: Replica,
     /// The store the lagging, out-of-order apply installs into; reads happen at the
@@ -92,6 +115,15 @@ pub(super) struct TxnNode {
     pub(super) waiting: BTreeMap<u64, usize>,
     /// The configuration (its seqno) this life last announced its facts in.
     pub(super) announced_in: Option<Seqno>,
+    /// BEFORE: which client waits for each of this life's sync points, by gcs counter.
+    pub(super) syncs: BTreeMap<u64, usize>,
+    /// AFTER: the highest AFTER commit of another origin delivered in this life.
+    pub(super) ack_due: u64,
+    /// AFTER: the highest watermark this life proposed as its acknowledgement.
+    pub(super) acked: u64,
+    /// AFTER: this life's own transactions whose wait ended, with the members that
+    /// acknowledged them.
+    pub(super) applied_everywhere: BTreeMap<TxnId, Vec<MemberId>>,
 }
 
 impl TxnNode {
@@ -101,6 +133,7 @@ impl TxnNode {
         let mut local = LocalTxns::new(member, incarnation, options.clients_per_member);
         local.set_chaining(options.chaining);
         TxnNode {
+            member,
             replica,
             store: Store::new(),
             serial: Store::new(),
@@ -112,6 +145,10 @@ impl TxnNode {
             clients: vec![ClientState::Idle; options.clients_per_member],
             waiting: BTreeMap::new(),
             announced_in: None,
+            syncs: BTreeMap::new(),
+            ack_due: 0,
+            acked: 0,
+            applied_everywhere: BTreeMap::new(),
         }
     }
 
@@ -122,6 +159,9 @@ impl TxnNode {
         let outcome = self.replica.on_delivered(Seqno(seqno), entry)?;
         self.delivered = seqno;
         if let Outcome::Txn { txn, verdict, .. } = &outcome {
+            if txn.after && verdict.is_commit() && txn.id.origin != self.member {
+                self.ack_due = self.ack_due.max(seqno);
+            }
             if verdict.is_commit() {
                 for write in &txn.writes {
                     self.serial

@@ -21,6 +21,8 @@ use super::node::Node;
 use super::options::SimOptions;
 use super::{SimOutcome, SimStats};
 
+mod consistency;
+mod roles;
 mod transactions;
 
 /// Events one run may process before it is declared runaway.
@@ -58,6 +60,9 @@ pub struct Simulation {
     finished: bool,
     /// Client requests started (bank workload), for unique values.
     bank_requests: u64,
+    /// Facts (version, weight) nodes announce instead of the build's version and the
+    /// default weight (bank workload; election scenarios set them).
+    facts: BTreeMap<usize, crate::roles::Facts>,
     /// Print every command (set `TUTTI_SIM_TRACE=1` to debug a seed).
     trace: bool,
 }
@@ -84,6 +89,7 @@ impl Simulation {
             workload_until: u64::MAX,
             finished: false,
             bank_requests: 0,
+            facts: BTreeMap::new(),
             trace: std::env::var_os("TUTTI_SIM_TRACE").is_some(),
         };
         let ids: Vec<MemberId> = (0..simulation.options.members)

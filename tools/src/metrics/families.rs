@@ -458,6 +458,14 @@ mod tests {
                 ..MemberStats::default()
             },
             latencies: Latencies::default(),
+            flow: FlowStats {
+                mode: "QUOTA".to_owned(),
+                quota: Some(120),
+                throttled_by: None,
+                throttled_periods: 3,
+                throttled_waits: 4,
+                throttled_wait_us: 5_000,
+            },
         }
     }
 

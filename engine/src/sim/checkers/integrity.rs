@@ -20,22 +20,19 @@ pub(super) fn check(
             detail,
         })
     };
-    let payload = proposal.payload.to_vec();
     let id = proposal.id;
-    match checkers.proposed.get(&payload) {
-        None => {
+    let key = (id.origin, id.incarnation, id.counter);
+    match checkers.proposed.get(&key) {
+        None => return fail(format!("seqno {seqno}: {id:?} was never proposed")),
+        Some(payload) if payload[..] != proposal.payload[..] => {
             return fail(format!(
-                "seqno {seqno}: payload never proposed: {payload:?}"
-            ))
-        }
-        Some(&(origin, incarnation, counter))
-            if (origin, incarnation, counter) != (id.origin, id.incarnation, id.counter) =>
-        {
-            return fail(format!("seqno {seqno}: payload proposed as {origin}/{incarnation:?}/{counter}, delivered as {id:?}"));
+                "seqno {seqno}: {id:?} was proposed as {payload:?}, delivered as {:?}",
+                &proposal.payload[..]
+            ));
         }
         Some(_) => {}
     }
-    match checkers.payload_seqno.get(&payload) {
+    match checkers.ordered_at.get(&key) {
         Some(at) if *at != seqno => {
             return fail(format!(
                 "proposal {id:?} ordered twice: seqno {at} and {seqno}"
@@ -43,7 +40,7 @@ pub(super) fn check(
         }
         Some(_) => {}
         None => {
-            checkers.payload_seqno.insert(payload, seqno);
+            checkers.ordered_at.insert(key, seqno);
         }
     }
     let origins = checkers.stream_origins.entry(stream).or_default();

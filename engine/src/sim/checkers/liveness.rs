@@ -48,14 +48,17 @@ pub(super) fn check(checkers: &Checkers, live: &[LiveStream]) -> Result<(), Fail
             live[0].node, other.node, other.delivered
         ));
     }
-    for (payload, &(origin, incarnation, counter)) in &checkers.proposed {
+    for &(origin, incarnation, counter) in checkers.proposed.keys() {
         let Some(owner) = live
             .iter()
             .find(|stream| stream.member == origin && stream.incarnation == incarnation)
         else {
             continue;
         };
-        if !checkers.payload_seqno.contains_key(payload) {
+        if !checkers
+            .ordered_at
+            .contains_key(&(origin, incarnation, counter))
+        {
             return fail(format!(
                 "proposal {counter} of node {} (life {}) was never delivered",
                 owner.node, owner.life

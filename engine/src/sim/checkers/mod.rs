@@ -9,15 +9,17 @@
 //! every certification; parallel apply equals serial apply and the conserved bank total
 //! at every watermark; read your own writes at every acknowledgement; and at the end,
 //! convergence of the stores, no lost update, every acknowledged commit present, and no
-//! reported abort committed; and the roles: every member agrees on the mode and the
-//! primary after every seqno, and no origin commits where it was not writable. A checker never changes the run; it only reports the first
-//! violation it sees.
+//! reported abort committed; the roles: every member agrees on the mode and the
+//! primary after every seqno, and no origin commits where it was not writable; and the
+//! consistency levels at every execution and verdict (`consistency.rs`). A checker
+//! never changes the run; it only reports the first violation it sees.
 
 mod aborted;
 mod acknowledged;
 mod agreement;
 mod bank;
 mod certification;
+mod consistency;
 mod convergence;
 mod durability;
 mod integrity;
@@ -39,6 +41,7 @@ use crate::txn::{TxnId, TxnMessage};
 
 use super::options::BankOptions;
 
+pub(super) use consistency::Execution;
 pub(super) use liveness::LiveStream;
 pub(super) use transactions::{CertificationTotals, TxnMember};
 
@@ -49,7 +52,8 @@ pub struct Failure {
     /// `liveness`; with the bank workload also `certification_determinism`,
     /// `parallel_apply`, `bank_conservation`, `no_lost_update`, `read_your_writes`,
     /// `convergence`, `acknowledged_commit`, `reported_abort`, `role_agreement`,
-    /// `single_primary_writes` (or `event_budget` for a
+    /// `single_primary_writes`, `consistency_before`, `consistency_after`,
+    /// `consistency_failover` (or `event_budget` for a
     /// runaway run, `options` for bad options).
     pub property: &'static str,
     /// What was seen.
@@ -68,14 +72,17 @@ pub(super) struct Checkers {
     pub(super) stream_position: BTreeMap<StreamId, Seqno>,
     /// Per stream: the last counter delivered per origin incarnation.
     pub(super) stream_origins: BTreeMap<StreamId, BTreeMap<(MemberId, Incarnation), u64>>,
-    /// Every proposal made: payload -> (origin, incarnation, counter).
-    pub(super) proposed: BTreeMap<Vec<u8>, (MemberId, Incarnation, u64)>,
-    /// The seqno each payload was decided at.
-    pub(super) payload_seqno: BTreeMap<Vec<u8>, Seqno>,
+    /// Every proposal made: (origin, incarnation, counter) -> payload. Payloads need
+    /// not be unique (two sync points are the same bytes).
+    pub(super) proposed: BTreeMap<(MemberId, Incarnation, u64), Vec<u8>>,
+    /// The seqno each proposal was decided at.
+    pub(super) ordered_at: BTreeMap<(MemberId, Incarnation, u64), Seqno>,
     /// The transactions certified and what clients were told (bank workload).
     pub(super) txns: transactions::TxnRecords,
     /// The mode and primary after each seqno (bank workload).
     pub(super) roles: roles::RoleHistory,
+    /// What the consistency checkers remember (bank workload).
+    pub(super) consistency: consistency::ConsistencyRecords,
     /// The first violation.
     pub(super) failure: Option<Failure>,
 }
@@ -89,7 +96,7 @@ impl Checkers {
         counter: u64,
     ) {
         self.proposed
-            .insert(payload.to_vec(), (origin, incarnation, counter));
+            .insert((origin, incarnation, counter), payload.to_vec());
     }
 
     /// Runs the safety checkers on one delivery.
@@ -179,6 +186,28 @@ impl Checkers {
         let result = read_your_writes::check(&self.txns, node, txn, seqno, store, watermark);
         self.record(result);
         self.txns.acknowledged.push((txn.id, seqno));
+        self.consistency.on_acknowledged(seqno);
+    }
+
+    /// The consistency levels' checks of one run of a request's body.
+    pub(super) fn on_execute(&mut self, run: &Execution) {
+        if self.failure.is_some() {
+            return;
+        }
+        let result = consistency::check_execution(&self.consistency, &self.txns, run);
+        self.record(result);
+    }
+
+    /// The failover check of the verdict of a request that started on a primary.
+    pub(super) fn on_own_verdict(
+        &mut self,
+        stream: StreamId,
+        level: crate::consistency::Consistency,
+        primary_since: Option<u64>,
+        verdict: Verdict,
+    ) {
+        let result = consistency::check_failover_verdict(stream, level, primary_since, verdict);
+        self.record(result);
     }
 
     /// A client was told its transaction aborted (every attempt in `attempts`).

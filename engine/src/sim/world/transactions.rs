@@ -17,16 +17,16 @@
 use std::sync::Arc;
 
 use rand::Rng;
-use tutti_net::gcs::{Entry, Status, Time};
+use tutti_net::gcs::{Entry, EntryBody, Status, Time};
 use tutti_storage::Seqno;
 
-use crate::group::MEMBER_WEIGHT_DEFAULT;
-use crate::replica::Outcome;
-use crate::roles::{Facts, RoleOp, Version};
-use crate::txn::{encode_message, EngineMessage};
+use crate::certifier::Verdict;
+use crate::consistency::Consistency;
+use crate::replica::{Control, Outcome};
+use crate::txn::{encode_message, EngineMessage, TxnMessage};
 
 use super::super::bank::BankOp;
-use super::super::checkers::TxnMember;
+use super::super::checkers::{Execution, StreamId, TxnMember};
 use super::super::events::Event;
 use super::super::options::BankOptions;
 use super::super::txn_node::{ClientState, Request, TxnNode};
@@ -37,7 +37,7 @@ fn count(items: usize) -> u64 {
 }
 
 impl Simulation {
-    fn bank(&self) -> BankOptions {
+    pub(super) fn bank(&self) -> BankOptions {
         *self
             .options
             .bank_options()
@@ -54,6 +54,9 @@ impl Simulation {
         };
         state.txn = Some(TxnNode::new(state.id, gcs.incarnation().0, &bank));
         let life = state.life;
+        self.checkers
+            .consistency
+            .on_life_started((node, life), self.now);
         for client in 0..bank.clients_per_member {
             let at = self.now + self.random_delay(bank.think_time);
             self.queue
@@ -77,7 +80,7 @@ impl Simulation {
         self.rng.random_range(1..=2 * mean)
     }
 
-    fn schedule_client(&mut self, node: usize, client: usize) {
+    pub(super) fn schedule_client(&mut self, node: usize, client: usize) {
         let think_time = self.bank().think_time;
         let life = self.nodes[node].life;
         let at = self.now + self.random_delay(think_time);
@@ -97,65 +100,41 @@ impl Simulation {
         };
         self.checkers
             .on_roles((node, life), seqno, txn_node.replica.roles());
-        if let Outcome::Txn { txn, verdict, .. } = outcome {
-            self.checkers
-                .on_certified((node, life), seqno, &txn, verdict);
-            if verdict.is_commit() {
-                let lag = self.rng.random_range(1..=micros(bank.apply_lag_max).max(1));
-                self.queue
-                    .push(self.now + lag, Event::Apply { node, life, seqno });
+        let after_done = txn_node.replica.take_after_done();
+        let incarnation = txn_node.incarnation;
+        self.on_after_done(node, after_done);
+        match outcome {
+            Outcome::Txn { txn, verdict, .. } => {
+                self.checkers
+                    .on_certified((node, life), seqno, &txn, verdict);
+                if verdict.is_commit() {
+                    let lag = self.rng.random_range(1..=micros(bank.apply_lag_max).max(1));
+                    self.queue
+                        .push(self.now + lag, Event::Apply { node, life, seqno });
+                }
+                let own = txn.id.origin == member && txn.id.incarnation == incarnation;
+                if own {
+                    self.on_own_verdict(node, seqno, txn.id.number, verdict);
+                }
             }
-            let own = txn.id.origin == member && txn.id.incarnation == txn_node.incarnation;
-            if own {
-                self.on_own_verdict(node, seqno, txn.id.number, verdict.is_commit());
+            Outcome::Control(Control::SyncPoint) => {
+                if let EntryBody::Proposal(proposal) = &entry.body {
+                    if proposal.id.origin == member && proposal.id.incarnation.0 == incarnation {
+                        self.on_sync_point(node, proposal.id.counter, seqno);
+                    }
+                }
             }
+            Outcome::Control(_) => {}
         }
         self.announce(node);
         self.after_apply(node);
     }
 
-    /// `node` announces its facts when it is in the configuration without them (a new
-    /// member, or one expelled and back), once per configuration. The caller processes
-    /// the node's commands afterwards.
-    fn announce(&mut self, node: usize) {
-        let single_primary = self.bank().single_primary;
-        let now = Time(self.now);
-        let state = &mut self.nodes[node];
-        let (Some(gcs), Some(txn_node)) = (state.gcs.as_mut(), state.txn.as_mut()) else {
-            return;
-        };
-        let roles = txn_node.replica.roles();
-        let config_seqno = roles.config_seqno();
-        if !roles.is_member(state.id)
-            || roles.facts(state.id).is_some()
-            || txn_node.announced_in == Some(config_seqno)
-        {
-            return;
-        }
-        let mut bytes = Vec::new();
-        let op = RoleOp::Announce {
-            member: state.id,
-            incarnation: txn_node.incarnation,
-            config_seqno,
-            facts: Facts {
-                version: Version::of_build(),
-                weight: MEMBER_WEIGHT_DEFAULT,
-            },
-            single_primary,
-        };
-        encode_message(&EngineMessage::Role(op), &mut bytes);
-        let payload: Arc<[u8]> = bytes.into();
-        if let Ok(id) = gcs.propose(now, Arc::clone(&payload)) {
-            txn_node.announced_in = Some(config_seqno);
-            self.stats.proposals += 1;
-            self.checkers
-                .on_propose(&payload, id.origin, id.incarnation, id.counter);
-        }
-    }
-
     /// `node` learns the verdict of its own transaction `number`, certified at `seqno`.
-    fn on_own_verdict(&mut self, node: usize, seqno: u64, number: u64, committed: bool) {
+    fn on_own_verdict(&mut self, node: usize, seqno: u64, number: u64, verdict: Verdict) {
         let retries = self.bank().autocommit_retries;
+        let committed = verdict.is_commit();
+        let stream = (node, self.nodes[node].life);
         let Some(txn_node) = self.nodes[node].txn.as_mut() else {
             return;
         };
@@ -167,8 +146,14 @@ impl Simulation {
         let ClientState::Proposed { request, txn } = state else {
             unreachable!("client {client} of node {node} waits for {number} but is {state:?}");
         };
+        self.checkers
+            .on_own_verdict(stream, request.level, request.primary_since, verdict);
         if committed {
-            txn_node.clients[client] = ClientState::Committed { txn, seqno };
+            txn_node.clients[client] = ClientState::Committed {
+                request,
+                txn,
+                seqno,
+            };
         } else if request.attempts.len() <= usize::try_from(retries).unwrap_or(usize::MAX) {
             self.stats.txn_retries += 1;
             self.attempt(node, client, request);
@@ -182,7 +167,7 @@ impl Simulation {
     /// Runs one attempt of `request` on `node` and proposes it; a client that got its
     /// answer at once (read-only, refused) is scheduled again. The caller processes the
     /// node's commands afterwards.
-    fn attempt(&mut self, node: usize, client: usize, request: Request) {
+    pub(super) fn attempt(&mut self, node: usize, client: usize, request: Request) {
         if self.propose_attempt(node, client, request) {
             self.schedule_client(node, client);
         }
@@ -196,6 +181,13 @@ impl Simulation {
             return false;
         };
         let watermark = Seqno(txn_node.watermark);
+        self.checkers.on_execute(&Execution {
+            stream: (node, state.life),
+            level: request.level,
+            must_see: request.must_see,
+            primary_since: request.primary_since,
+            snapshot: watermark.0,
+        });
         let op = &request.op;
         let executed = txn_node
             .local
@@ -213,7 +205,10 @@ impl Simulation {
             }
         };
         let mut bytes = Vec::new();
-        let message = EngineMessage::Txn(message);
+        let message = EngineMessage::Txn(TxnMessage {
+            after: request.level.waits_after(),
+            ..message
+        });
         encode_message(&message, &mut bytes);
         let EngineMessage::Txn(message) = message else {
             unreachable!("built as a transaction above");
@@ -225,6 +220,7 @@ impl Simulation {
             self.checkers
                 .on_propose(&payload, id.origin, id.incarnation, id.counter);
             txn_node.waiting.insert(message.id.number, client);
+            request.proposed_at = self.now;
             txn_node.clients[client] = ClientState::Proposed {
                 request,
                 txn: Arc::new(message),
@@ -255,11 +251,18 @@ impl Simulation {
         self.bank_requests += 1;
         let tag = format!("{}.{}", self.seed, self.bank_requests);
         let op = BankOp::random(&mut self.rng, &bank, &tag);
+        let level = bank
+            .consistency
+            .unwrap_or_else(|| Consistency::ALL[self.rng.random_range(0..Consistency::ALL.len())]);
         let request = Request {
             op,
             attempts: Vec::new(),
+            level,
+            must_see: self.checkers.consistency.max_acknowledged(),
+            primary_since: None,
+            proposed_at: 0,
         };
-        self.attempt(node, client, request);
+        self.begin_request(node, client, request);
         self.process(node);
     }
 
@@ -271,46 +274,93 @@ impl Simulation {
         if let Some(txn_node) = self.nodes[node].txn.as_mut() {
             txn_node.apply(seqno);
             self.after_apply(node);
+            self.process(node);
         }
     }
 
-    /// Moves `node`'s watermark; checks the store there and acknowledges the clients whose
-    /// commit it passed.
-    fn after_apply(&mut self, node: usize) {
+    /// Moves `node`'s watermark; checks the store there, releases the clients it held
+    /// and acknowledges AFTER commits it passed; then answers the clients whose commit is
+    /// done. The caller processes the node's commands afterwards.
+    pub(super) fn after_apply(&mut self, node: usize) {
         let bank = self.bank();
         let life = self.nodes[node].life;
         let Some(txn_node) = self.nodes[node].txn.as_mut() else {
             return;
         };
-        if !txn_node.advance_watermark() {
-            return;
-        }
-        let watermark = txn_node.watermark;
-        self.checkers.on_watermark(
-            &bank,
-            (node, life),
-            watermark,
-            &txn_node.store,
-            &txn_node.serial,
-        );
-        let mut acknowledged = Vec::new();
-        for client in 0..txn_node.clients.len() {
-            let due = matches!(
-                txn_node.clients[client],
-                ClientState::Committed { seqno, .. } if seqno <= watermark
+        if txn_node.advance_watermark() {
+            self.checkers.on_watermark(
+                &bank,
+                (node, life),
+                txn_node.watermark,
+                &txn_node.store,
+                &txn_node.serial,
             );
-            if !due {
+            self.release_holds(node);
+            self.acknowledge_after(node);
+        }
+        self.answer_committed(node);
+    }
+
+    /// Acknowledges the clients whose commit the watermark passed (and, at AFTER, that
+    /// every member applied).
+    pub(super) fn answer_committed(&mut self, node: usize) {
+        let skip = self.bank().skip_consistency_waits;
+        let life = self.nodes[node].life;
+        let Some(txn_node) = self.nodes[node].txn.as_mut() else {
+            return;
+        };
+        let watermark = txn_node.watermark;
+        let mut done = Vec::new();
+        for client in 0..txn_node.clients.len() {
+            let ClientState::Committed {
+                request,
+                txn,
+                seqno,
+            } = &txn_node.clients[client]
+            else {
+                continue;
+            };
+            if *seqno > watermark {
                 continue;
             }
+            let everywhere = if request.level.waits_after() && skip {
+                Some(txn_node.replica.roles().members().to_vec())
+            } else if request.level.waits_after() {
+                match txn_node.applied_everywhere.remove(&txn.id) {
+                    Some(acked) => Some(acked),
+                    None => continue,
+                }
+            } else {
+                None
+            };
             let state = std::mem::replace(&mut txn_node.clients[client], ClientState::Idle);
-            if let ClientState::Committed { txn, seqno, .. } = state {
-                self.checkers
-                    .on_acknowledged(node, &txn, seqno, &txn_node.store, watermark);
-                self.stats.txns_committed += 1;
-                acknowledged.push(client);
-            }
+            let ClientState::Committed {
+                request,
+                txn,
+                seqno,
+            } = state
+            else {
+                unreachable!("matched above");
+            };
+            done.push((client, request, txn, seqno, everywhere));
         }
-        for client in acknowledged {
+        for (client, request, txn, seqno, everywhere) in done {
+            let txn_node = self.nodes[node].txn.as_ref().expect("checked above");
+            self.checkers
+                .on_acknowledged(node, &txn, seqno, &txn_node.store, watermark);
+            self.stats.txns_committed += 1;
+            if let Some(acked) = everywhere {
+                let mut lives: Vec<StreamId> = acked
+                    .iter()
+                    .filter_map(|member| self.index.get(member))
+                    .map(|&other| (other, self.nodes[other].life))
+                    .collect();
+                lives.push((node, life));
+                self.checkers
+                    .consistency
+                    .on_after_returned(seqno, request.proposed_at, &lives);
+                self.stats.after_commits += 1;
+            }
             self.schedule_client(node, client);
         }
     }
@@ -325,8 +375,10 @@ impl Simulation {
         let interval = self.bank().low_watermark_interval;
         let at = self.now + self.random_delay(interval);
         self.queue.push(at, Event::LowWatermarkTick { node, life });
-        // A member whose proposal failed (not in normal status) announces here later.
+        // A member whose proposal failed (not in normal status) announces and
+        // acknowledges here later.
         self.announce(node);
+        self.acknowledge_after(node);
         self.process(node);
         let now = Time(self.now);
         let state = &mut self.nodes[node];

@@ -17,6 +17,9 @@
 //! propose, so certification must refuse every secondary's transaction, and the role
 //! checkers (every member agrees on the primary after every seqno; no origin commits where
 //! it was not writable) judge the primary changes that crashes and expels cause.
+//! `--consistency LEVEL` runs every bank request at one consistency level, `mixed` draws
+//! one of the five per request; the level checkers (BEFORE sees every earlier commit,
+//! AFTER is seen by every later transaction, a new primary reads nothing stale) judge it.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +27,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
+use tutti_engine::consistency::Consistency;
 use tutti_engine::sim::{run_seed, BankOptions, SimOptions, SimOutcome, SimStats, Workload};
 
 /// What the simulated members propose.
@@ -60,6 +64,10 @@ pub struct VoprArgs {
     /// Bank workload in single-primary mode.
     #[arg(long)]
     pub single_primary: bool,
+    /// Bank workload: the consistency level of every request, or `mixed` (one of the
+    /// five drawn per request).
+    #[arg(long, default_value = "EVENTUAL")]
+    pub consistency: String,
 }
 
 /// Totals over all seeds, for the summary line.
@@ -103,19 +111,36 @@ impl Totals {
         t.dependency_aborts += s.dependency_aborts;
         t.snapshot_too_old_aborts += s.snapshot_too_old_aborts;
         t.chained_commits += s.chained_commits;
+        t.sync_points += s.sync_points;
+        t.failover_holds += s.failover_holds;
+        t.after_commits += s.after_commits;
+        t.consistency_refused += s.consistency_refused;
     }
 }
 
 /// Runs the seeds and prints failures and a summary; exits non-zero on any failure.
 pub fn run(args: &VoprArgs) -> ExitCode {
-    let workload = match (args.workload, args.single_primary) {
+    let consistency = if args.consistency.eq_ignore_ascii_case("mixed") {
+        None
+    } else {
+        match args.consistency.parse::<Consistency>() {
+            Ok(level) => Some(level),
+            Err(problem) => {
+                eprintln!("vopr: --consistency: {problem}, or mixed");
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let bank_only = args.single_primary || consistency != Some(Consistency::Eventual);
+    let workload = match (args.workload, bank_only) {
         (WorkloadArg::Messages, true) => {
-            eprintln!("vopr: --single-primary needs --workload bank");
+            eprintln!("vopr: --single-primary and --consistency need --workload bank");
             return ExitCode::from(2);
         }
         (WorkloadArg::Messages, false) => Workload::Messages,
-        (WorkloadArg::Bank, single_primary) => Workload::Bank(BankOptions {
-            single_primary,
+        (WorkloadArg::Bank, _) => Workload::Bank(BankOptions {
+            single_primary: args.single_primary,
+            consistency,
             ..BankOptions::default()
         }),
     };
@@ -205,7 +230,7 @@ fn print_bank_summary(s: &SimStats) {
     println!(
         "vopr: bank: {} transactions certified, {} certification aborts ({} conflicts, {} aborted local \
          dependencies, {} snapshots too old, {} origins not writable; conflict rate {:.3}), {} chained commits; clients: {} committed, {} aborted after retries, {} refused, {} unknown, \
-         {} read-only, {} retries",
+         {} read-only, {} retries; consistency: {} sync points, {} failover holds, {} AFTER commits, {} refused",
         s.txns_certified,
         s.certification_aborts,
         s.conflict_aborts,
@@ -220,5 +245,9 @@ fn print_bank_summary(s: &SimStats) {
         s.txns_unknown,
         s.txns_read_only,
         s.txn_retries,
+        s.sync_points,
+        s.failover_holds,
+        s.after_commits,
+        s.consistency_refused,
     );
 }

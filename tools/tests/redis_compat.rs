@@ -3,7 +3,8 @@
 //!
 //! A read on another member than the write's may lag: a write's reply is sent once the
 //! member that ran it applied it, and the other members apply it when it reaches them
-//! through the total order (consistency levels that wait for that are not built yet).
+//! through the total order (the Redis tools run at the members' default level, which
+//! does not wait for that; BEFORE or AFTER would).
 //! These tests therefore wait, bounded, until the reading member's watermark (ROLE's
 //! offset) reaches the writing member's before they read there.
 //!

@@ -3,9 +3,11 @@
 //! A [`Member`] owns the group core (`group`), the replica (certifier) that consumes its
 //! deliveries, the parallel appliers and the store, the member's local transactions
 //! (numbering and overlay), a background thread that reports the low watermark and
-//! reclaims old versions, and an acker thread that acknowledges AFTER transactions. Transactions come in two styles:
+//! reclaims old versions, and an acker thread that acknowledges AFTER transactions.
+//! Transactions come in two styles:
 //!
-//! - interactive: [`Member::begin`] takes snapshot = watermark; `get`, `put`, `delete`;
+//! - interactive: [`Member::begin`] takes snapshot = watermark (at EVENTUAL: it does not
+//!   wait for a consistency level); `get`, `put`, `delete`;
 //!   `commit` runs the exact early conflict check, proposes, waits for the verdict and
 //!   until the local watermark passes its seqno, and returns the seqno or a typed error;
 //! - command-style: [`Member::execute`] runs a closure at commit time against the latest

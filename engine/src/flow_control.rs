@@ -18,12 +18,13 @@
 //! A proposal over the quota waits for the next period, bounded by the caller's wait (a
 //! throttled proposal never waits forever); the waits and the throttled periods are
 //! counted so a user can see that, and by whom, the group is throttled. Mode DISABLED
-//! never throttles. This module must never do IO; its clock is the caller's `now`.
+//! never throttles. This module must never do IO; its clock is the caller's `now`, the
+//! time since any fixed epoch (the member's start, or the simulator's time zero).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tutti_net::gcs::MemberId;
 
@@ -138,7 +139,7 @@ pub struct FlowControl {
     options: FlowOptions,
     /// (previous, latest) report of each member.
     reports: BTreeMap<MemberId, (Option<FlowReport>, FlowReport)>,
-    period_start: Instant,
+    period_start: Duration,
     used: u64,
     quota: Option<u64>,
     throttled_by: Option<MemberId>,
@@ -147,7 +148,7 @@ pub struct FlowControl {
 
 impl FlowControl {
     /// Flow control starting its first period at `now`.
-    pub fn new(options: FlowOptions, now: Instant) -> FlowControl {
+    pub fn new(options: FlowOptions, now: Duration) -> FlowControl {
         FlowControl {
             options,
             reports: BTreeMap::new(),
@@ -187,8 +188,8 @@ impl FlowControl {
 
     /// Ends the period if it is over at `now`: the next quota from the latest reports.
     /// `me` is this member (its own proposals decide when a released quota is lifted).
-    pub fn tick(&mut self, now: Instant, me: MemberId) {
-        if now.duration_since(self.period_start) < self.options.period {
+    pub fn tick(&mut self, now: Duration, me: MemberId) {
+        if now.saturating_sub(self.period_start) < self.options.period {
             return;
         }
         self.period_start = now;
@@ -254,13 +255,11 @@ impl FlowControl {
     /// until the next period. A transaction checks before it runs (a read-only one then
     /// proposes nothing and takes nothing) and [`FlowControl::take`]s when it proposes,
     /// so concurrent sessions may overshoot a quota by one proposal each.
-    pub fn check(&self, now: Instant) -> Result<(), Duration> {
+    pub fn check(&self, now: Duration) -> Result<(), Duration> {
         match self.quota {
             Some(quota) if self.used >= quota => {
                 let end = self.period_start + self.options.period;
-                Err(end
-                    .saturating_duration_since(now)
-                    .max(Duration::from_millis(1)))
+                Err(end.saturating_sub(now).max(Duration::from_millis(1)))
             }
             _ => Ok(()),
         }
@@ -311,7 +310,7 @@ mod tests {
 
     #[test]
     fn a_member_over_the_threshold_sets_a_quota_from_its_capacity_split_among_writers() {
-        let start = Instant::now();
+        let start = Duration::ZERO;
         let mut flow = FlowControl::new(options(), start);
         let me = MemberId(1);
         // Two writers (1 and 2); member 3 applies 500 per period and is 100 over.
@@ -348,7 +347,7 @@ mod tests {
 
     #[test]
     fn a_large_backlog_drains_at_the_floor_of_five_percent() {
-        let start = Instant::now();
+        let start = Duration::ZERO;
         let mut flow = FlowControl::new(options(), start);
         flow.on_report(report(3, 0, 0, 0));
         flow.on_report(report(3, 10_000, 1000, 0));
@@ -358,7 +357,7 @@ mod tests {
 
     #[test]
     fn once_nobody_is_over_the_quota_grows_by_half_then_is_lifted() {
-        let start = Instant::now();
+        let start = Duration::ZERO;
         let mut flow = FlowControl::new(options(), start);
         let me = MemberId(1);
         flow.on_report(report(1, 0, 0, 0));
@@ -385,7 +384,7 @@ mod tests {
 
     #[test]
     fn disabled_never_throttles_and_modes_parse() {
-        let start = Instant::now();
+        let start = Duration::ZERO;
         let mut flow = FlowControl::new(
             FlowOptions {
                 mode: FlowMode::Disabled,
@@ -409,7 +408,7 @@ mod tests {
 
     #[test]
     fn a_period_not_over_changes_nothing() {
-        let start = Instant::now();
+        let start = Duration::ZERO;
         let mut flow = FlowControl::new(options(), start);
         flow.on_report(report(3, 0, 0, 0));
         flow.on_report(report(3, 1000, 10, 0));

@@ -17,7 +17,7 @@ pub(crate) struct LastReport {
 impl Inner {
     /// How long a throttled transaction may still wait, and the wait before it may run.
     fn flow_wait(&self, waited: Duration) -> Option<Duration> {
-        let wait = self.flow.lock().check(Instant::now()).err()?;
+        let wait = self.flow.lock().check(self.started.elapsed()).err()?;
         let left = self.options.commit_wait.checked_sub(waited)?;
         Some(wait.min(left))
     }
@@ -58,7 +58,7 @@ impl Inner {
         let now = Instant::now();
         let options = {
             let mut flow = self.flow.lock();
-            flow.tick(now, me);
+            flow.tick(self.started.elapsed(), me);
             flow.options()
         };
         if options.mode == FlowMode::Disabled

@@ -179,6 +179,8 @@ pub(crate) struct Inner {
     pub(crate) consistency: RwLock<Consistency>,
     /// Flow control: the reports of every member and this member's quota.
     pub(crate) flow: Mutex<FlowControl>,
+    /// Flow control's epoch.
+    pub(crate) started: Instant,
     /// Consistency AFTER: slots of this member's transactions waiting for every member.
     pub(crate) after_slots: AfterSlots,
     /// Consistency AFTER: what this member still has to acknowledge.
@@ -226,7 +228,8 @@ impl Member {
             autocommit_retries: AtomicU32::new(options.autocommit_retries),
             roles: roles::SharedRoles::default(),
             consistency: RwLock::new(options.consistency),
-            flow: Mutex::new(FlowControl::new(options.flow, Instant::now())),
+            flow: Mutex::new(FlowControl::new(options.flow, Duration::ZERO)),
+            started: Instant::now(),
             after_slots: AfterSlots::default(),
             ack_due: after::AckDue::default(),
             options,

@@ -47,6 +47,9 @@ pub(super) enum Event {
     /// Node `node` proposes its low watermark, if it has not crashed since `life` (bank
     /// workload).
     LowWatermarkTick { node: usize, life: u64 },
+    /// Node `node` ends its flow control period and reports, if it has not crashed since
+    /// `life` (bank workload with flow control).
+    FlowTick { node: usize, life: u64 },
 }
 
 struct Scheduled {

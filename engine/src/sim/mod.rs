@@ -99,6 +99,10 @@ pub struct SimStats {
     pub after_commits: u64,
     /// Bank: BEFORE requests whose sync point the member could not propose.
     pub consistency_refused: u64,
+    /// Bank with flow control: client turns held back by their member's quota.
+    pub flow_throttled_waits: u64,
+    /// Bank with flow control: periods members ended under a quota.
+    pub flow_throttled_periods: u64,
     /// Bank workload: of which aborted because a local dependency aborted (or was never
     /// certified).
     pub dependency_aborts: u64,

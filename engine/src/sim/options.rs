@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::consistency::Consistency;
+use crate::flow_control::FlowOptions;
 
 /// Members a simulated group starts with, at least.
 pub const SIM_MEMBERS_MIN: usize = 3;
@@ -139,6 +140,13 @@ pub struct BankOptions {
     /// commit returns without the acknowledgements and claims every member of the
     /// configuration acknowledged it).
     pub skip_consistency_waits: bool,
+    /// Flow control (`None`: members neither report nor throttle). Its period runs on
+    /// simulated time.
+    pub flow: Option<FlowOptions>,
+    /// One slow applier: that node applies its committed transactions one at a time,
+    /// each taking the given time (instead of every apply lagging on its own), so its
+    /// queue grows when the group commits faster.
+    pub slow_applier: Option<(usize, Duration)>,
 }
 
 impl Default for BankOptions {
@@ -156,6 +164,8 @@ impl Default for BankOptions {
             single_primary: false,
             consistency: Some(Consistency::Eventual),
             skip_consistency_waits: false,
+            flow: None,
+            slow_applier: None,
         }
     }
 }

@@ -19,6 +19,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tutti_net::gcs::{Entry, MemberId};
 use tutti_storage::store::Store;
@@ -26,6 +27,7 @@ use tutti_storage::Seqno;
 
 use crate::certifier::IndexConfig;
 use crate::consistency::Consistency;
+use crate::flow_control::FlowControl;
 use crate::local::LocalTxns;
 use crate::replica::{Outcome, Replica};
 use crate::txn::{TxnId, TxnMessage};
@@ -124,10 +126,23 @@ pub(super) struct TxnNode {
     /// AFTER: this life's own transactions whose wait ended, with the members that
     /// acknowledged them.
     pub(super) applied_everywhere: BTreeMap<TxnId, Vec<MemberId>>,
+    /// Flow control: the reports of every member and this life's quota.
+    pub(super) flow: FlowControl,
+    /// Transactions this life proposed (flow control reports).
+    pub(super) proposed: u64,
+    /// Committed transactions this life applied (flow control reports).
+    pub(super) applied: u64,
+    /// A slow applier: when it is free to apply the next transaction.
+    pub(super) apply_free_at: u64,
 }
 
 impl TxnNode {
-    pub(super) fn new(member: MemberId, incarnation: u64, options: &BankOptions) -> TxnNode {
+    pub(super) fn new(
+        member: MemberId,
+        incarnation: u64,
+        options: &BankOptions,
+        now: Duration,
+    ) -> TxnNode {
         let replica = Replica::new(IndexConfig::for_live_entries(INDEX_LIVE_ENTRIES))
             .expect("the simulator's index geometry is valid");
         let mut local = LocalTxns::new(member, incarnation, options.clients_per_member);
@@ -149,6 +164,10 @@ impl TxnNode {
             ack_due: 0,
             acked: 0,
             applied_everywhere: BTreeMap::new(),
+            flow: FlowControl::new(options.flow.unwrap_or_default(), now),
+            proposed: 0,
+            applied: 0,
+            apply_free_at: 0,
         }
     }
 
@@ -176,6 +195,7 @@ impl TxnNode {
     /// Applies the committed transaction at `seqno` (if it still waits).
     pub(super) fn apply(&mut self, seqno: u64) {
         if let Some(txn) = self.unapplied.remove(&seqno) {
+            self.applied += 1;
             for write in &txn.writes {
                 self.store
                     .install(&write.key, Seqno(seqno), write.value.clone());
@@ -196,6 +216,11 @@ impl TxnNode {
         self.watermark = watermark;
         self.local.on_applied(Seqno(watermark));
         true
+    }
+
+    /// Committed transactions delivered and not applied yet.
+    pub(super) fn applier_queue(&self) -> usize {
+        self.unapplied.len()
     }
 
     /// The highest seqno delivered in this life.

@@ -22,6 +22,7 @@ use super::options::SimOptions;
 use super::{SimOutcome, SimStats};
 
 mod consistency;
+mod flow;
 mod roles;
 mod transactions;
 
@@ -203,6 +204,7 @@ impl Simulation {
             Event::Apply { node, life, seqno } => self.on_apply(node, life, seqno),
             Event::ClientTurn { node, life, client } => self.on_client_turn(node, life, client),
             Event::LowWatermarkTick { node, life } => self.on_low_watermark_tick(node, life),
+            Event::FlowTick { node, life } => self.on_flow_tick(node, life),
         }
     }
 

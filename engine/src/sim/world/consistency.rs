@@ -13,14 +13,11 @@
 //!
 //! This module must never read the wall clock; every choice comes from the seeded rng.
 
-use std::sync::Arc;
-
-use tutti_net::gcs::Time;
 use tutti_storage::Seqno;
 
 use crate::consistency::AfterDone;
 use crate::roles::Mode;
-use crate::txn::{encode_message, EngineMessage};
+use crate::txn::EngineMessage;
 
 use super::super::txn_node::{ClientState, Request};
 use super::Simulation;
@@ -29,10 +26,9 @@ impl Simulation {
     /// Client `client` of `node` starts `request`: first what its level waits for, then
     /// its first attempt. The caller processes the node's commands afterwards.
     pub(super) fn begin_request(&mut self, node: usize, client: usize, mut request: Request) {
-        let now = Time(self.now);
         let skip = self.bank().skip_consistency_waits;
         let state = &mut self.nodes[node];
-        let (Some(gcs), Some(txn_node)) = (state.gcs.as_mut(), state.txn.as_mut()) else {
+        let (Some(_), Some(txn_node)) = (state.gcs.as_ref(), state.txn.as_mut()) else {
             return;
         };
         let roles = txn_node.replica.roles();
@@ -44,13 +40,8 @@ impl Simulation {
             return;
         }
         if request.level.syncs_before() {
-            let mut bytes = Vec::new();
-            encode_message(&EngineMessage::SyncPoint, &mut bytes);
-            let payload: Arc<[u8]> = bytes.into();
-            if let Ok(id) = gcs.propose(now, Arc::clone(&payload)) {
-                self.stats.proposals += 1;
-                self.checkers
-                    .on_propose(&payload, id.origin, id.incarnation, id.counter);
+            if let Some(id) = self.propose_message(node, &EngineMessage::SyncPoint) {
+                let txn_node = self.nodes[node].txn.as_mut().expect("checked above");
                 txn_node.syncs.insert(id.counter, client);
                 txn_node.clients[client] = ClientState::Syncing { request };
             } else {
@@ -118,26 +109,22 @@ impl Simulation {
     /// commits due. A refused proposal is tried again at the next watermark move or low
     /// watermark tick.
     pub(super) fn acknowledge_after(&mut self, node: usize) {
-        let now = Time(self.now);
-        let state = &mut self.nodes[node];
-        let (Some(gcs), Some(txn_node)) = (state.gcs.as_mut(), state.txn.as_mut()) else {
+        let state = &self.nodes[node];
+        let Some(txn_node) = state.txn.as_ref() else {
             return;
         };
         if txn_node.ack_due <= txn_node.acked || txn_node.watermark < txn_node.ack_due {
             return;
         }
-        let mut bytes = Vec::new();
+        let watermark = txn_node.watermark;
         let message = EngineMessage::Applied {
             member: state.id,
-            seqno: Seqno(txn_node.watermark),
+            seqno: Seqno(watermark),
         };
-        encode_message(&message, &mut bytes);
-        let payload: Arc<[u8]> = bytes.into();
-        if let Ok(id) = gcs.propose(now, Arc::clone(&payload)) {
-            txn_node.acked = txn_node.watermark;
-            self.stats.proposals += 1;
-            self.checkers
-                .on_propose(&payload, id.origin, id.incarnation, id.counter);
+        if self.propose_message(node, &message).is_some() {
+            if let Some(txn_node) = self.nodes[node].txn.as_mut() {
+                txn_node.acked = watermark;
+            }
         }
     }
 

@@ -2,13 +2,11 @@
 //! once per configuration that lacks them, and scenarios propose ordered role operations
 //! (`SET-PRIMARY`, `SWITCH-MODE`) and read the primary, as a shell would.
 
-use std::sync::Arc;
-
-use tutti_net::gcs::{MemberId, Time};
+use tutti_net::gcs::MemberId;
 
 use crate::group::MEMBER_WEIGHT_DEFAULT;
 use crate::roles::{Facts, Mode, RoleOp, Version};
-use crate::txn::{encode_message, EngineMessage};
+use crate::txn::EngineMessage;
 
 use super::Simulation;
 
@@ -34,9 +32,8 @@ impl Simulation {
     pub(super) fn announce(&mut self, node: usize) {
         let single_primary = self.bank().single_primary;
         let facts = self.facts_of(node);
-        let now = Time(self.now);
-        let state = &mut self.nodes[node];
-        let (Some(gcs), Some(txn_node)) = (state.gcs.as_mut(), state.txn.as_mut()) else {
+        let state = &self.nodes[node];
+        let (Some(_), Some(txn_node)) = (state.gcs.as_ref(), state.txn.as_ref()) else {
             return;
         };
         let roles = txn_node.replica.roles();
@@ -47,7 +44,6 @@ impl Simulation {
         {
             return;
         }
-        let mut bytes = Vec::new();
         let op = RoleOp::Announce {
             member: state.id,
             incarnation: txn_node.incarnation,
@@ -55,34 +51,24 @@ impl Simulation {
             facts,
             single_primary,
         };
-        encode_message(&EngineMessage::Role(op), &mut bytes);
-        let payload: Arc<[u8]> = bytes.into();
-        if let Ok(id) = gcs.propose(now, Arc::clone(&payload)) {
-            txn_node.announced_in = Some(config_seqno);
-            self.stats.proposals += 1;
-            self.checkers
-                .on_propose(&payload, id.origin, id.incarnation, id.counter);
+        if self
+            .propose_message(node, &EngineMessage::Role(op))
+            .is_some()
+        {
+            if let Some(txn_node) = self.nodes[node].txn.as_mut() {
+                txn_node.announced_in = Some(config_seqno);
+            }
         }
     }
 
     /// Proposes the ordered role operation `op` through `node` (bank workload); returns
     /// whether the node could propose it.
     pub fn propose_role_op(&mut self, node: usize, op: RoleOp) -> bool {
-        let now = Time(self.now);
-        let Some(gcs) = self.nodes[node].gcs.as_mut() else {
-            return false;
-        };
-        let mut bytes = Vec::new();
-        encode_message(&EngineMessage::Role(op), &mut bytes);
-        let payload: Arc<[u8]> = bytes.into();
-        let Ok(id) = gcs.propose(now, Arc::clone(&payload)) else {
-            return false;
-        };
-        self.stats.proposals += 1;
-        self.checkers
-            .on_propose(&payload, id.origin, id.incarnation, id.counter);
+        let proposed = self
+            .propose_message(node, &EngineMessage::Role(op))
+            .is_some();
         self.process(node);
-        true
+        proposed
     }
 
     /// The group's mode and primary node as `node`'s replica holds them (bank workload;

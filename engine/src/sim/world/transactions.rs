@@ -15,9 +15,10 @@
 //! a seed replays exactly. This module must never read the wall clock.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rand::Rng;
-use tutti_net::gcs::{Entry, EntryBody, Status, Time};
+use tutti_net::gcs::{Entry, EntryBody, ProposalId, Status, Time};
 use tutti_storage::Seqno;
 
 use crate::certifier::Verdict;
@@ -48,11 +49,12 @@ impl Simulation {
     /// exist), and schedules its clients and its low watermark proposals.
     pub(super) fn start_txn_node(&mut self, node: usize) {
         let bank = self.bank();
+        let now = Duration::from_micros(self.now);
         let state = &mut self.nodes[node];
         let Some(gcs) = state.gcs.as_ref() else {
             return;
         };
-        state.txn = Some(TxnNode::new(state.id, gcs.incarnation().0, &bank));
+        state.txn = Some(TxnNode::new(state.id, gcs.incarnation().0, &bank, now));
         let life = state.life;
         self.checkers
             .consistency
@@ -64,6 +66,12 @@ impl Simulation {
         }
         let at = self.now + self.random_delay(bank.low_watermark_interval);
         self.queue.push(at, Event::LowWatermarkTick { node, life });
+        if let Some(flow) = bank.flow {
+            self.queue.push(
+                self.now + micros(flow.period),
+                Event::FlowTick { node, life },
+            );
+        }
     }
 
     /// Ends `node`'s transactional state (a crash or a retirement): clients still
@@ -108,9 +116,8 @@ impl Simulation {
                 self.checkers
                     .on_certified((node, life), seqno, &txn, verdict);
                 if verdict.is_commit() {
-                    let lag = self.rng.random_range(1..=micros(bank.apply_lag_max).max(1));
-                    self.queue
-                        .push(self.now + lag, Event::Apply { node, life, seqno });
+                    let at = self.apply_at(node, &bank);
+                    self.queue.push(at, Event::Apply { node, life, seqno });
                 }
                 let own = txn.id.origin == member && txn.id.incarnation == incarnation;
                 if own {
@@ -122,6 +129,17 @@ impl Simulation {
                     if proposal.id.origin == member && proposal.id.incarnation.0 == incarnation {
                         self.on_sync_point(node, proposal.id.counter, seqno);
                     }
+                }
+            }
+            Outcome::Control(Control::FlowReport(report)) => {
+                if let Some(txn_node) = self.nodes[node].txn.as_mut() {
+                    txn_node.flow.on_report(report);
+                }
+            }
+            Outcome::Control(Control::Reconfigure(_)) => {
+                if let Some(txn_node) = self.nodes[node].txn.as_mut() {
+                    let members = txn_node.replica.roles().members().to_vec();
+                    txn_node.flow.retain_members(&members);
                 }
             }
             Outcome::Control(_) => {}
@@ -175,9 +193,8 @@ impl Simulation {
 
     /// The body of [`Simulation::attempt`]; returns whether the client is answered.
     fn propose_attempt(&mut self, node: usize, client: usize, mut request: Request) -> bool {
-        let now = Time(self.now);
         let state = &mut self.nodes[node];
-        let (Some(gcs), Some(txn_node)) = (state.gcs.as_mut(), state.txn.as_mut()) else {
+        let (Some(_), Some(txn_node)) = (state.gcs.as_ref(), state.txn.as_mut()) else {
             return false;
         };
         let watermark = Seqno(txn_node.watermark);
@@ -204,22 +221,20 @@ impl Simulation {
                 return true;
             }
         };
-        let mut bytes = Vec::new();
         let message = EngineMessage::Txn(TxnMessage {
             after: request.level.waits_after(),
             ..message
         });
-        encode_message(&message, &mut bytes);
+        let proposed = self.propose_message(node, &message).is_some();
         let EngineMessage::Txn(message) = message else {
             unreachable!("built as a transaction above");
         };
-        let payload: Arc<[u8]> = bytes.into();
         request.attempts.push(message.id);
-        if let Ok(id) = gcs.propose(now, Arc::clone(&payload)) {
-            self.stats.proposals += 1;
-            self.checkers
-                .on_propose(&payload, id.origin, id.incarnation, id.counter);
+        let txn_node = self.nodes[node].txn.as_mut().expect("checked above");
+        if proposed {
             txn_node.waiting.insert(message.id.number, client);
+            txn_node.flow.take();
+            txn_node.proposed += 1;
             request.proposed_at = self.now;
             txn_node.clients[client] = ClientState::Proposed {
                 request,
@@ -248,6 +263,9 @@ impl Simulation {
             return;
         }
         let bank = self.bank();
+        if self.flow_throttles(node, client) {
+            return;
+        }
         self.bank_requests += 1;
         let tag = format!("{}.{}", self.seed, self.bank_requests);
         let op = BankOp::random(&mut self.rng, &bank, &tag);
@@ -380,37 +398,47 @@ impl Simulation {
         self.announce(node);
         self.acknowledge_after(node);
         self.process(node);
-        let now = Time(self.now);
         let state = &mut self.nodes[node];
         let Some(txn_node) = state.txn.as_mut() else {
             return;
         };
         txn_node.replica.reclaim_step();
         let watermark = txn_node.watermark;
-        if watermark <= state.low_watermark_proposed {
+        let stopped = state
+            .gcs
+            .as_ref()
+            .is_none_or(|gcs| gcs.status() == Status::Stopped);
+        if watermark <= state.low_watermark_proposed || stopped {
             return;
         }
-        let Some(gcs) = state
-            .gcs
-            .as_mut()
-            .filter(|gcs| gcs.status() != Status::Stopped)
-        else {
-            return;
-        };
-        let mut bytes = Vec::new();
         let message = EngineMessage::LowWatermark {
             member: state.id,
             seqno: Seqno(watermark),
         };
-        encode_message(&message, &mut bytes);
-        let payload: Arc<[u8]> = bytes.into();
-        if let Ok(id) = gcs.propose(now, Arc::clone(&payload)) {
-            state.low_watermark_proposed = watermark;
-            self.stats.proposals += 1;
-            self.checkers
-                .on_propose(&payload, id.origin, id.incarnation, id.counter);
+        if self.propose_message(node, &message).is_some() {
+            self.nodes[node].low_watermark_proposed = watermark;
         }
         self.process(node);
+    }
+
+    /// Proposes `message` through `node`'s core and records it for the checkers; `None`
+    /// when the node is down or its core refused (not in normal status, queue full).
+    /// The caller processes the node's commands afterwards.
+    pub(super) fn propose_message(
+        &mut self,
+        node: usize,
+        message: &EngineMessage,
+    ) -> Option<ProposalId> {
+        let now = Time(self.now);
+        let gcs = self.nodes[node].gcs.as_mut()?;
+        let mut bytes = Vec::new();
+        encode_message(message, &mut bytes);
+        let payload: Arc<[u8]> = bytes.into();
+        let id = gcs.propose(now, Arc::clone(&payload)).ok()?;
+        self.stats.proposals += 1;
+        self.checkers
+            .on_propose(&payload, id.origin, id.incarnation, id.counter);
+        Some(id)
     }
 
     /// The transactional checkers at the end of the run, and the totals.

@@ -1,7 +1,8 @@
 //! Role scenarios through the simulator, under the bank workload: each election rule
 //! (lowest version, then highest weight, then lowest member UUID) when the primary
-//! crashes; `SET-PRIMARY` and `SWITCH-MODE` while clients write; and a newly appointed
-//! primary that holds its requests until it applied the old primary's backlog. Every
+//! crashes; `SET-PRIMARY` and `SWITCH-MODE` while clients write; a newly appointed
+//! primary that holds its requests until it applied the old primary's backlog; and the
+//! sequencer, which follows the primary by a voluntary view change. Every
 //! checker of the run judges each scenario.
 
 use std::time::Duration;
@@ -57,6 +58,11 @@ fn elected_after_crash(seed: u64, facts: [Facts; 3]) -> (Simulation, usize) {
     simulation.run_for(Duration::from_secs(10));
     let elected = primary(&simulation, 1).expect("the survivors elect a primary");
     assert_eq!(primary(&simulation, 2), Some(elected), "survivors agree");
+    assert_eq!(
+        simulation.sequencer(),
+        Some(elected),
+        "the sequencer follows the primary"
+    );
     (simulation, elected)
 }
 
@@ -118,6 +124,7 @@ fn rotate_primary(skip_waits: bool) -> tutti_engine::sim::SimOutcome {
         simulation.run_for(Duration::from_millis(600));
         if !skip_waits {
             assert_eq!(primary(&simulation, round % 3), Some(next));
+            assert_eq!(simulation.sequencer(), Some(next), "the sequencer follows");
         }
     }
     simulation.begin_healing();
@@ -132,6 +139,7 @@ fn set_primary_under_load_holds_the_new_primary_until_it_caught_up() {
     let stats = &outcome.stats;
     assert_eq!(outcome.result, Ok(()), "{stats:?}");
     assert!(stats.failover_holds > 0, "{stats:?}");
+    assert!(stats.hand_overs >= 12, "{stats:?}");
     assert!(stats.txns_committed > 300, "{stats:?}");
     let broken = rotate_primary(true);
     let failure = broken.result.expect_err("skipping the hold is caught");

@@ -115,6 +115,7 @@ impl Totals {
         t.failover_holds += s.failover_holds;
         t.after_commits += s.after_commits;
         t.consistency_refused += s.consistency_refused;
+        t.hand_overs += s.hand_overs;
     }
 }
 
@@ -230,7 +231,8 @@ fn print_bank_summary(s: &SimStats) {
     println!(
         "vopr: bank: {} transactions certified, {} certification aborts ({} conflicts, {} aborted local \
          dependencies, {} snapshots too old, {} origins not writable; conflict rate {:.3}), {} chained commits; clients: {} committed, {} aborted after retries, {} refused, {} unknown, \
-         {} read-only, {} retries; consistency: {} sync points, {} failover holds, {} AFTER commits, {} refused",
+         {} read-only, {} retries; consistency: {} sync points, {} failover holds, {} AFTER commits, {} refused; \
+         {} sequencer hand-overs to the primary",
         s.txns_certified,
         s.certification_aborts,
         s.conflict_aborts,
@@ -249,5 +251,6 @@ fn print_bank_summary(s: &SimStats) {
         s.failover_holds,
         s.after_commits,
         s.consistency_refused,
+        s.hand_overs,
     );
 }

@@ -65,6 +65,10 @@ fn secondaries_refuse_writes_with_the_primary_and_role_operations_are_ordered() 
     wait_until("every member names member 1 primary", WAIT, || {
         (0..3).all(|index| group.primary(index) == Some(1))
     });
+    // The sequencer follows the primary (a voluntary view change).
+    wait_until("member 1 is the sequencer", WAIT, || {
+        group.sequencer() == Some(1)
+    });
     let refused = set(&mut first, "k", "from-old-primary");
     assert!(
         refused.contains(&format!("primary is {}", group.members[1].client)),
@@ -110,6 +114,9 @@ fn secondaries_refuse_writes_with_the_primary_and_role_operations_are_ordered() 
     wait_until("member 2 is everyone's primary", WAIT, || {
         (0..3).all(|index| group.primary(index) == Some(2))
     });
+    wait_until("member 2 is the sequencer", WAIT, || {
+        group.sequencer() == Some(2)
+    });
     assert!(set(&mut group.members[0].client(), "k", "x").starts_with("READONLY"));
     let again = command(&group, 0, &["GROUP", "SWITCH-MODE", "SINGLE", &third]);
     assert_eq!(
@@ -149,6 +156,9 @@ fn the_election_prefers_the_highest_weight_then_the_lowest_uuid() {
     group.members[0].kill9();
     wait_until("the heaviest survivor is elected", WAIT, || {
         group.primary(2) == Some(1)
+    });
+    wait_until("the elected primary is the sequencer", WAIT, || {
+        group.sequencer() == Some(1)
     });
     // The old primary comes back as a secondary: a joiner never deposes the primary.
     group.members[0].start();

@@ -26,6 +26,13 @@ use super::constants::{DELIVERY_QUEUE_WAIT_MAX, DIGEST_HISTORY_MAX};
 pub trait DeliverySink: Send + 'static {
     /// One delivered entry.
     fn deliver(&mut self, seqno: u64, entry: &Entry);
+
+    /// The member that should be the sequencer, as the delivered entries say (in
+    /// single-primary mode, the primary: the sequencer follows it). The shell hands the
+    /// sequencer role over when this member holds it. `None`: no preference.
+    fn wanted_sequencer(&self) -> Option<u128> {
+        None
+    }
 }
 
 /// A sink that keeps nothing (the digest and counters are kept anyway).

@@ -165,6 +165,7 @@ fn prepare(
         tables_dirty: true,
         stop: false,
         seed_wait_logged: None,
+        handed_over_in: None,
     })
 }
 

@@ -15,7 +15,7 @@ use crate::applier::ApplyJob;
 use crate::group::format_uuid;
 use crate::group::DeliverySink;
 use crate::replica::{Control, Outcome, Replica};
-use crate::roles::RoleEvent;
+use crate::roles::{Mode, RoleEvent};
 
 /// Deliveries between two steps of the certifier index's physical reclaim.
 const RECLAIM_EVERY_DELIVERIES: u64 = 256;
@@ -115,6 +115,17 @@ impl DeliverySink for EngineSink {
         self.deliveries += 1;
         if self.deliveries % RECLAIM_EVERY_DELIVERIES == 0 {
             self.replica.reclaim_step();
+        }
+    }
+
+    /// In single-primary mode, the primary: the sequencer follows it (DESIGN.md
+    /// section 8).
+    fn wanted_sequencer(&self) -> Option<u128> {
+        let roles = self.replica.roles();
+        if roles.mode() == Some(Mode::SinglePrimary) {
+            roles.primary().map(|primary| primary.0)
+        } else {
+            None
         }
     }
 }

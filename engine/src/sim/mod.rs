@@ -103,6 +103,9 @@ pub struct SimStats {
     pub flow_throttled_waits: u64,
     /// Bank with flow control: periods members ended under a quota.
     pub flow_throttled_periods: u64,
+    /// Bank, single-primary: voluntary view changes that moved the sequencer to the
+    /// primary.
+    pub hand_overs: u64,
     /// Bank workload: of which aborted because a local dependency aborted (or was never
     /// certified).
     pub dependency_aborts: u64,

@@ -40,6 +40,11 @@ pub const HELD_PROPOSALS_PER_ORIGIN_MAX: usize = 4096;
 /// dropped (their origins resend them).
 pub const SEQUENCER_QUEUE_MAX: usize = 1 << 20;
 
+/// Views a hand-over looks ahead for one whose hashed sequencer is the member asked for
+/// (each view names a given member with probability 1 / members, so 64 views miss it
+/// with probability below 1e-8 in a group of 9).
+pub const HAND_OVER_VIEWS_MAX: u64 = 256;
+
 /// Entries in one [`LogChunk`](super::message::`LogChunk`) sent to a new sequencer.
 pub const LOG_CHUNK_ENTRIES_MAX: usize = 4096;
 

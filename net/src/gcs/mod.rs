@@ -27,6 +27,10 @@
 //!    new sequencer: majority of DoViewChange -> best log = max(last view, last seqno)
 //!      -> LogRequest/LogChunk fetches what it lacks -> ViewStart entry
 //!      -> StartView (a Prepare) to every member, resent from each one's matching point
+//!
+//!  hand-over (voluntary, `Gcs::hand_over(to)`, called by the sequencer):
+//!    first view w > v whose hashed sequencer is `to` --> persist w,
+//!    StartViewChange{w, committed: true} + DoViewChange --> `to`, then as above
 //! ```
 //!
 //! Decisions written down here:

@@ -19,7 +19,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::constants::LOG_CHUNK_ENTRIES_MAX;
+use super::constants::{HAND_OVER_VIEWS_MAX, LOG_CHUNK_ENTRIES_MAX};
 use super::message::{DoViewChange, LogChunk, LogRequest, Message, StartViewChange};
 use super::types::{MemberId, Seqno, Time, ViewId};
 use super::{Gcs, Status};
@@ -454,6 +454,38 @@ impl Gcs {
 }
 
 impl Gcs {
+    /// Hands the sequencer role to `to` with a voluntary view change (single-primary
+    /// mode: the sequencer follows the primary, so the primary's writes save a hop).
+    /// Only the sequencer of the current view, in normal status, hands over: it stops
+    /// ordering, enters the first later view whose hashed sequencer is `to` and announces
+    /// it as a committed view change; the members then send `DoViewChange` to `to`,
+    /// which starts the view as after any view change (a log it lacks is fetched, nothing
+    /// committed is lost; proposals not yet ordered are proposed again by their origins).
+    /// A member silent for `suspicion_timeout` is not handed the role (it could not
+    /// take it, and the view change would stall ordering until it times out). Returns
+    /// whether it started the view change.
+    pub fn hand_over(&mut self, now: Time, to: MemberId) -> bool {
+        if self.status != Status::Normal
+            || self.sequencer != Some(self.me)
+            || to == self.me
+            || self.amnesiac
+            || !self.log.config().contains(&to)
+            || self.failure_detector.silent_for(to, now) >= self.config.suspicion_timeout
+        {
+            return false;
+        }
+        let config = self.log.config();
+        let mut view = self.view.next();
+        for _ in 0..HAND_OVER_VIEWS_MAX {
+            if sequencer_of(view, config) == Some(to) {
+                self.start_view_change(now, view);
+                return true;
+            }
+            view = view.next();
+        }
+        false
+    }
+
     /// The sequencer this member backs for the current view: once it backs one, its vote
     /// stays there even if its log (fetched as a candidate) names another; before, the one
     /// the hash names.

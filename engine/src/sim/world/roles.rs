@@ -2,7 +2,7 @@
 //! once per configuration that lacks them, and scenarios propose ordered role operations
 //! (`SET-PRIMARY`, `SWITCH-MODE`) and read the primary, as a shell would.
 
-use tutti_net::gcs::MemberId;
+use tutti_net::gcs::{MemberId, Time};
 
 use crate::group::MEMBER_WEIGHT_DEFAULT;
 use crate::roles::{Facts, Mode, RoleOp, Version};
@@ -58,6 +58,39 @@ impl Simulation {
             if let Some(txn_node) = self.nodes[node].txn.as_mut() {
                 txn_node.announced_in = Some(config_seqno);
             }
+        }
+    }
+
+    /// In single-primary mode the sequencer follows the primary: `node`, when it is the
+    /// sequencer and another member is primary, hands the role over (once per view, as
+    /// the shell does), once it delivered every committed entry. The caller processes the
+    /// node's commands afterwards.
+    pub(super) fn follow_primary(&mut self, node: usize) {
+        let now = Time(self.now);
+        let state = &mut self.nodes[node];
+        let (Some(gcs), Some(txn_node)) = (state.gcs.as_mut(), state.txn.as_mut()) else {
+            return;
+        };
+        let roles = txn_node.replica.roles();
+        let Some(primary) = roles
+            .primary()
+            .filter(|_| roles.mode() == Some(Mode::SinglePrimary))
+        else {
+            return;
+        };
+        // Only with the roles of every committed entry: a new sequencer that has not
+        // delivered the entry naming the new primary yet would hand the role back.
+        if primary == state.id
+            || txn_node.handed_over_in == Some(gcs.view())
+            || gcs.sequencer() != Some(state.id)
+            || gcs.delivered_seqno() < gcs.commit_seqno()
+        {
+            return;
+        }
+        let view = gcs.view();
+        if gcs.hand_over(now, primary) {
+            txn_node.handed_over_in = Some(view);
+            self.stats.hand_overs += 1;
         }
     }
 

@@ -145,6 +145,7 @@ impl Simulation {
             Outcome::Control(_) => {}
         }
         self.announce(node);
+        self.follow_primary(node);
         self.after_apply(node);
     }
 

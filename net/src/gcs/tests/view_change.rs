@@ -348,3 +348,58 @@ fn a_member_that_sent_do_view_change_to_another_never_leads_that_view() {
         .collect();
     assert!(dvcs.iter().all(|to| *to == id(b)));
 }
+
+#[test]
+fn the_sequencer_hands_over_to_a_named_member_and_nothing_is_lost() {
+    let mut cluster = Cluster::formed(3);
+    let now = cluster.now;
+    let sequencer = cluster.member(1).sequencer().expect("formed").0;
+    let others: Vec<u128> = (1..=3).filter(|n| *n != sequencer).collect();
+    let (target, third) = (others[0], others[1]);
+    // Only the sequencer hands over, and only to another member of the configuration.
+    assert!(!cluster.member(third).hand_over(now, id(target)));
+    assert!(!cluster.member(sequencer).hand_over(now, id(sequencer)));
+    assert!(!cluster.member(sequencer).hand_over(now, id(77)));
+    // A proposal still in flight when the sequencer hands over.
+    cluster
+        .member(third)
+        .propose(now, vec![7u8].into())
+        .expect("room");
+    let before = cluster.member(1).view();
+    assert!(cluster.member(sequencer).hand_over(now, id(target)));
+    cluster.settle();
+    for n in 1..=3 {
+        let member = cluster.member(n);
+        assert_eq!(member.status(), Status::Normal, "member {n}");
+        assert_eq!(member.sequencer(), Some(id(target)), "member {n}");
+        assert!(member.view() > before);
+    }
+    cluster
+        .member(sequencer)
+        .propose(now, vec![8u8].into())
+        .expect("room");
+    cluster.settle();
+    // The proposal the old sequencer dropped is proposed again on the origin's next tick.
+    for _ in 0..5 {
+        cluster.advance(Duration::from_millis(100));
+    }
+    let last = cluster.member(target).last_seqno();
+    for n in 1..=3 {
+        assert_eq!(cluster.member(n).delivered_seqno(), last, "member {n}");
+        let payloads: Vec<Vec<u8>> = cluster
+            .member(n)
+            .log
+            .slice(Seqno(1), usize::MAX, usize::MAX)
+            .into_iter()
+            .filter_map(|entry| match entry.body {
+                EntryBody::Proposal(proposal) => Some(proposal.payload.to_vec()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(payloads.len(), 2, "member {n}: {payloads:?}");
+        assert!(
+            payloads.contains(&vec![7]) && payloads.contains(&vec![8]),
+            "member {n}"
+        );
+    }
+}

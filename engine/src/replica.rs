@@ -276,11 +276,6 @@ impl Replica {
         std::mem::take(&mut self.after_done)
     }
 
-    /// The open waits of AFTER transactions.
-    pub fn after_waits(&self) -> &AfterWaits {
-        &self.after
-    }
-
     /// Modes and roles, as of the last seqno handled.
     pub fn roles(&self) -> &Roles {
         &self.roles

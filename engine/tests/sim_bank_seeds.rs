@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use tutti_engine::sim::{
-    failing_seeds, run_seed, BankOptions, FaultOptions, SimOptions, SimOutcome, Simulation,
+    assert_seeds_pass, run_seed, BankOptions, FaultOptions, SimOptions, SimOutcome, Simulation,
     Workload,
 };
 
@@ -31,23 +31,14 @@ fn options(members: usize, stress: bool) -> SimOptions {
     options
 }
 
-fn run_many_with(options: &SimOptions, seeds: std::ops::Range<u64>) {
-    let failures = failing_seeds(options, seeds);
-    assert!(
-        failures.is_empty(),
-        "failing bank seeds:\n{}",
-        failures.join("\n")
-    );
-}
-
 #[test]
 fn bank_seeds_three_members() {
-    run_many_with(&options(3, false), 0..80);
+    assert_seeds_pass(&options(3, false), 0..80);
 }
 
 #[test]
 fn bank_seeds_five_members() {
-    run_many_with(&options(5, false), 1000..1040);
+    assert_seeds_pass(&options(5, false), 1000..1040);
 }
 
 /// Single-primary mode: every member's clients propose, the secondaries' transactions
@@ -63,8 +54,8 @@ fn single_primary(members: usize, stress: bool) -> SimOptions {
 
 #[test]
 fn bank_seeds_single_primary() {
-    run_many_with(&single_primary(3, false), 2000..2040);
-    run_many_with(&single_primary(5, true), 3000..3015);
+    assert_seeds_pass(&single_primary(3, false), 2000..2040);
+    assert_seeds_pass(&single_primary(5, true), 3000..3015);
 }
 
 #[test]
@@ -199,5 +190,5 @@ fn bank_seeds_from_environment() {
     let first = read("TUTTI_SIM_FIRST", 0);
     let members = usize::try_from(read("TUTTI_SIM_MEMBERS", 3)).unwrap_or(3);
     let stress = std::env::var_os("TUTTI_SIM_STRESS").is_some();
-    run_many_with(&options(members, stress), first..first + count);
+    assert_seeds_pass(&options(members, stress), first..first + count);
 }

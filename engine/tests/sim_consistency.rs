@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use tutti_engine::sim::{
-    failing_seeds, BankOptions, FaultOptions, SimOptions, SimOutcome, Simulation, Workload,
+    assert_seeds_pass, failing_seeds, BankOptions, FaultOptions, SimOptions, SimOutcome,
+    Simulation, Workload,
 };
 
 fn mixed(members: usize, single_primary: bool, stress: bool) -> SimOptions {
@@ -30,25 +31,16 @@ fn mixed(members: usize, single_primary: bool, stress: bool) -> SimOptions {
     }
 }
 
-fn run_many_with(options: &SimOptions, seeds: std::ops::Range<u64>) {
-    let failures = failing_seeds(options, seeds);
-    assert!(
-        failures.is_empty(),
-        "failing consistency seeds:\n{}",
-        failures.join("\n")
-    );
-}
-
 #[test]
 fn mixed_levels_multi_primary_seeds() {
-    run_many_with(&mixed(3, false, false), 4000..4030);
-    run_many_with(&mixed(5, false, true), 4100..4110);
+    assert_seeds_pass(&mixed(3, false, false), 4000..4030);
+    assert_seeds_pass(&mixed(5, false, true), 4100..4110);
 }
 
 #[test]
 fn mixed_levels_single_primary_seeds() {
-    run_many_with(&mixed(3, true, false), 4200..4230);
-    run_many_with(&mixed(5, true, true), 4300..4310);
+    assert_seeds_pass(&mixed(3, true, false), 4200..4230);
+    assert_seeds_pass(&mixed(5, true, true), 4300..4310);
 }
 
 fn quiet(seed: u64, options: SimOptions) -> SimOutcome {

@@ -118,10 +118,5 @@ fn flow_control_seeds_under_faults() {
         }),
         ..SimOptions::default()
     };
-    let failures = tutti_engine::sim::failing_seeds(&options, 5000..5020);
-    assert!(
-        failures.is_empty(),
-        "failing seeds:\n{}",
-        failures.join("\n")
-    );
+    tutti_engine::sim::assert_seeds_pass(&options, 5000..5020);
 }

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tutti_net::gcs::{Gcs, GcsConfig, MemberId, MemberState, RestoredState, Status, Time, ViewId};
+use tutti_net::gcs::{Gcs, GcsConfig, MemberId, MemberState, RestoredState, Status, Time};
 use tutti_net::transport::{Inbound, InboundFrame, PeerId, Transport};
 use tutti_net::wire::{decode_message, encode_message, Frame, FrameOrigin};
 
@@ -95,10 +95,6 @@ pub(crate) struct Shell {
     pub(crate) tables_dirty: bool,
     pub(crate) stop: bool,
     pub(crate) seed_wait_logged: Option<Instant>,
-    /// The view in which this member last handed the sequencer role over (once per
-    /// view: a hand-over decided on roles that were not current yet is undone by the
-    /// next sequencer, and a silent member is never handed the role).
-    pub(crate) handed_over_in: Option<ViewId>,
 }
 
 /// What woke the loop.
@@ -163,25 +159,14 @@ impl Shell {
     }
 
     /// Hands the sequencer role to the member the sink wants (the primary) when this
-    /// member holds it; returns whether a view change started.
+    /// member holds it (`Gcs::hand_over` decides); returns whether a view change started.
     fn follow_wanted_sequencer(&mut self) -> bool {
         let (Some(wanted), Some(gcs)) = (self.sink.wanted_sequencer(), self.gcs.as_mut()) else {
             return false;
         };
-        // Only with the roles of every committed entry: a new sequencer that has not
-        // delivered the entry naming the new primary yet would hand the role back.
-        if wanted == self.me
-            || self.handed_over_in == Some(gcs.view())
-            || gcs.sequencer() != Some(MemberId(self.me))
-            || gcs.delivered_seqno() < gcs.commit_seqno()
-        {
-            return false;
-        }
-        let view = gcs.view();
         if !gcs.hand_over(self.clock.now(), MemberId(wanted)) {
             return false;
         }
-        self.handed_over_in = Some(view);
         tracing::info!(member = %format_uuid(self.me), to = %format_uuid(wanted),
             "handing the sequencer role to the primary (a voluntary view change)");
         true

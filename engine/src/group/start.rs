@@ -165,7 +165,6 @@ fn prepare(
         tables_dirty: true,
         stop: false,
         seed_wait_logged: None,
-        handed_over_in: None,
     })
 }
 

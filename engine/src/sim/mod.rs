@@ -159,6 +159,20 @@ pub fn failing_seeds(options: &SimOptions, seeds: std::ops::Range<u64>) -> Vec<S
         .collect()
 }
 
+/// Runs `seeds` with `options` and panics naming every failing seed, the property it
+/// broke and what showed it: the assertion of the seed tests.
+///
+/// # Panics
+/// When any seed fails.
+pub fn assert_seeds_pass(options: &SimOptions, seeds: std::ops::Range<u64>) {
+    let failures = failing_seeds(options, seeds);
+    assert!(
+        failures.is_empty(),
+        "failing seeds:\n{}",
+        failures.join("\n")
+    );
+}
+
 /// Runs one seed with `options`: safety phase, healing phase, checks.
 pub fn run_seed(seed: u64, options: &SimOptions) -> SimOutcome {
     if let Err(detail) = options.validate() {

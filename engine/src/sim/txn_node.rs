@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tutti_net::gcs::{Entry, MemberId, ViewId};
+use tutti_net::gcs::{Entry, MemberId};
 use tutti_storage::store::Store;
 use tutti_storage::Seqno;
 
@@ -134,8 +134,6 @@ pub(super) struct TxnNode {
     pub(super) applied: u64,
     /// A slow applier: when it is free to apply the next transaction.
     pub(super) apply_free_at: u64,
-    /// The view in which this life last handed the sequencer role over.
-    pub(super) handed_over_in: Option<ViewId>,
 }
 
 impl TxnNode {
@@ -170,7 +168,6 @@ impl TxnNode {
             proposed: 0,
             applied: 0,
             apply_free_at: 0,
-            handed_over_in: None,
         }
     }
 

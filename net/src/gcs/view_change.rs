@@ -461,14 +461,18 @@ impl Gcs {
     /// it as a committed view change; the members then send `DoViewChange` to `to`,
     /// which starts the view as after any view change (a log it lacks is fetched, nothing
     /// committed is lost; proposals not yet ordered are proposed again by their origins).
-    /// A member silent for `suspicion_timeout` is not handed the role (it could not
-    /// take it, and the view change would stall ordering until it times out). Returns
-    /// whether it started the view change.
+    /// It hands over only once it delivered every committed entry: the caller decides
+    /// `to` from what was delivered (the primary), and a new sequencer that has not yet
+    /// delivered the entry naming a new primary would hand the role back. A member
+    /// silent for `suspicion_timeout` is not handed the role (it could not take it, and
+    /// the view change would stall ordering until it times out). Returns whether it
+    /// started the view change; the caller may ask at every turn.
     pub fn hand_over(&mut self, now: Time, to: MemberId) -> bool {
         if self.status != Status::Normal
             || self.sequencer != Some(self.me)
             || to == self.me
             || self.amnesiac
+            || self.delivered_seqno() < self.commit_seqno()
             || !self.log.config().contains(&to)
             || self.failure_detector.silent_for(to, now) >= self.config.suspicion_timeout
         {

@@ -61,14 +61,13 @@ impl Simulation {
         }
     }
 
-    /// In single-primary mode the sequencer follows the primary: `node`, when it is the
-    /// sequencer and another member is primary, hands the role over (once per view, as
-    /// the shell does), once it delivered every committed entry. The caller processes the
-    /// node's commands afterwards.
+    /// In single-primary mode the sequencer follows the primary: `node` asks its core to
+    /// hand the sequencer role to the primary, as the shell does (`Gcs::hand_over`
+    /// decides whether it may). The caller processes the node's commands afterwards.
     pub(super) fn follow_primary(&mut self, node: usize) {
         let now = Time(self.now);
         let state = &mut self.nodes[node];
-        let (Some(gcs), Some(txn_node)) = (state.gcs.as_mut(), state.txn.as_mut()) else {
+        let (Some(gcs), Some(txn_node)) = (state.gcs.as_mut(), state.txn.as_ref()) else {
             return;
         };
         let roles = txn_node.replica.roles();
@@ -78,18 +77,7 @@ impl Simulation {
         else {
             return;
         };
-        // Only with the roles of every committed entry: a new sequencer that has not
-        // delivered the entry naming the new primary yet would hand the role back.
-        if primary == state.id
-            || txn_node.handed_over_in == Some(gcs.view())
-            || gcs.sequencer() != Some(state.id)
-            || gcs.delivered_seqno() < gcs.commit_seqno()
-        {
-            return;
-        }
-        let view = gcs.view();
         if gcs.hand_over(now, primary) {
-            txn_node.handed_over_in = Some(view);
             self.stats.hand_overs += 1;
         }
     }
